@@ -1,0 +1,1 @@
+"""Train, evaluate and save chest X-ray classifiers (research use only, not a medical device)."""

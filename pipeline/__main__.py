@@ -1,0 +1,123 @@
+"""Command line: ``python -m pipeline {download,train,evaluate} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .backbones import BACKBONES
+from .config import (
+    DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_DIR, DEFAULT_EPOCHS, DEFAULT_FINE_TUNE_EPOCHS,
+    DEFAULT_FINE_TUNE_LEARNING_RATE, DEFAULT_LEARNING_RATE, DEFAULT_OUT, DEFAULT_PATIENCE, DEFAULT_SEED,
+    DEFAULT_SPLIT, DISCLAIMER, KAGGLE_VERSION,
+)
+from .errors import PipelineError
+
+log = logging.getLogger("pipeline")
+
+
+def _weights(value: str) -> str | None:
+    return None if value.lower() == "none" else value
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m pipeline", description=DISCLAIMER)
+    root.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    download = commands.add_parser("download", help="fetch the dataset with kagglehub and print its path")
+    download.add_argument("--version", type=int, default=KAGGLE_VERSION)
+
+    train = commands.add_parser("train", help="train, evaluate and save one or more backbones")
+    which = train.add_mutually_exclusive_group(required=True)
+    which.add_argument("--backbone", action="append", metavar="NAME", help=f"one of {', '.join(BACKBONES)}")
+    which.add_argument("--all", action="store_true", help="every backbone in the registry")
+    train.add_argument("--data-dir", help="labelled class folders (default: download with kagglehub)")
+    train.add_argument("--weights", type=_weights, default="imagenet",
+                       help="'imagenet' (default), 'none', or a weights file of the backbone without top")
+    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="phase 1: head only")
+    train.add_argument("--fine-tune-epochs", type=int, default=DEFAULT_FINE_TUNE_EPOCHS,
+                       help="phase 2: top of the backbone unfrozen")
+    train.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="per replica")
+    train.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE)
+    train.add_argument("--fine-tune-learning-rate", type=float, default=DEFAULT_FINE_TUNE_LEARNING_RATE)
+    train.add_argument("--patience", type=int, default=DEFAULT_PATIENCE, help="early stopping patience")
+    train.add_argument("--image-size", type=int, help="override the backbone's input size (for quick runs)")
+    train.add_argument("--split", type=float, nargs=3, default=DEFAULT_SPLIT, metavar=("TRAIN", "VAL", "TEST"))
+    train.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    train.add_argument("--flip", action="store_true",
+                       help="add horizontal flips (off by default: chest X-rays are not left-right symmetric)")
+    train.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
+    train.add_argument("--out", default=DEFAULT_OUT)
+    train.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR,
+                       help="where interrupted runs are resumed from")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a labelled folder")
+    evaluate.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
+    evaluate.add_argument("--data-dir", required=True)
+    evaluate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    return root
+
+
+def run_download(args: argparse.Namespace) -> None:
+    from .download import download_dataset
+
+    print(download_dataset(args.version))
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from .backbones import get_backbone
+
+    names = list(BACKBONES) if args.all else [get_backbone(n).name for n in args.backbone]
+    data_dir, origin = args.data_dir, "local folder"
+    if data_dir is None:
+        from .download import dataset_handle, download_dataset
+
+        data_dir, origin = str(download_dataset()), f"kagglehub {dataset_handle()}"
+    from .train import TrainOptions, train
+
+    for name in names:
+        options = TrainOptions(
+            backbone=name, data_dir=data_dir, weights=args.weights, epochs=args.epochs,
+            fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
+            patience=args.patience, image_size=args.image_size, seed=args.seed, split=tuple(args.split),
+            flip=args.flip, mixed_precision=args.mixed_precision, out=args.out,
+            checkpoint_dir=args.checkpoint_dir, data_origin=origin,
+        )
+        log.info("saved %s", train(options))
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate_folder
+
+    result = evaluate_folder(args.model, args.data_dir, args.batch_size)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{args.model} on {args.data_dir}: {result['n_images']} images, "
+          f"accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}")
+    for name, m in result["per_class"].items():
+        print(f"  {name:16s} recall {m['recall']:.4f}  precision {m['precision']:.4f}  support {m['support']}")
+
+
+COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        COMMANDS[args.command](args)
+    except PipelineError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Read and write saved model folders without importing TensorFlow.
+
+A model folder is written in a hidden staging folder beside its final place and renamed into
+place only when complete, so a reader never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .config import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+from .errors import ArtifactError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_CONFIG_KEYS = ("backbone", "classes", "input_size")
+REQUIRED_METRICS_KEYS = ("class_names", "n_images", "accuracy", "macro_f1", "per_class", "confusion_matrix")
+STAGING_PREFIX = ".staging-"
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def read_json(folder: Path, name: str, required: tuple[str, ...] = ()) -> dict:
+    """Read ``folder/name``; every problem becomes an ArtifactError naming folder and file."""
+    path = Path(folder) / name
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: {name} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{folder}: {name} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{folder}: {name} must hold a JSON object")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ArtifactError(f"{folder}: {name} lacks the keys {', '.join(missing)}")
+    return data
+
+
+def read_config(folder: str | Path) -> dict:
+    config = read_json(Path(folder), CONFIG_FILE, REQUIRED_CONFIG_KEYS)
+    if not isinstance(config["classes"], list) or not config["classes"]:
+        raise ArtifactError(f"{folder}: {CONFIG_FILE} 'classes' must be a non-empty list")
+    return config
+
+
+def read_metrics(folder: str | Path) -> dict:
+    metrics = read_json(Path(folder), METRICS_FILE, REQUIRED_METRICS_KEYS)
+    if len(metrics["confusion_matrix"]) != len(metrics["class_names"]):
+        raise ArtifactError(f"{folder}: {METRICS_FILE} confusion matrix does not match its class names")
+    return metrics
+
+
+def list_model_dirs(root: str | Path) -> list[Path]:
+    """Model folders under ``root``: visible sub-folders holding a model or a config file."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".")
+        and ((p / MODEL_FILE).exists() or (p / CONFIG_FILE).exists())
+    )
+
+
+@contextlib.contextmanager
+def atomic_model_dir(out_root: str | Path, name: str) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces ``out_root/name`` by renames."""
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = out_root / f"{STAGING_PREFIX}{name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    target, old = out_root / name, out_root / f".old-{name}-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    log.info("saved %s", target)
+
+
+

@@ -1,0 +1,69 @@
+"""The model card (README.md of a model folder), rendered from its config and metrics only."""
+
+from __future__ import annotations
+
+from .config import DISCLAIMER
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _ci(interval: list[float] | None) -> str:
+    return "" if not interval else f" (95% CI {_pct(interval[0])}-{_pct(interval[1])})"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def render_model_card(config: dict, metrics: dict) -> str:
+    classes = config["classes"]
+    data = config.get("data", {})
+    counts = data.get("counts", {})
+    ci = metrics.get("ci95", {})
+    recall_ci = dict(zip(classes, ci.get("recall", [None] * len(classes))))
+    per_class = [
+        [c, _pct(m["precision"]), _pct(m["recall"]) + _ci(recall_ci.get(c)), _pct(m["specificity"]),
+         _pct(m["f1"]), "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}", str(m["support"])]
+        for c, m in metrics["per_class"].items()
+    ]
+    split_rows = [[s] + [str(counts.get(s, {}).get(c, 0)) for c in classes] for s in ("train", "val", "test")]
+    sections = [
+        f"# {config['backbone']} chest X-ray classifier",
+        f"> {DISCLAIMER}",
+        "## Data",
+        f"- Data: `{data.get('name', 'unknown')}` ({data.get('origin', 'local folder')}).",
+        f"- Classes: {', '.join(classes)}."
+        + (f" Missing from this data: {', '.join(data['missing_classes'])}." if data.get("missing_classes") else ""),
+        f"- Unreadable files skipped: {data.get('skipped_files', 0)}.",
+        f"- Split {config.get('split', '')}, seed {config.get('seed')}, near-duplicate groups kept in one split.",
+        _table(["split", *classes], split_rows),
+        "## Training",
+        f"- Backbone weights at start: `{config.get('weights')}`; input {config['input_size']} px, "
+        f"preprocessing `{config.get('preprocessing')}` built into the model.",
+        f"- Epochs run: head {config.get('epochs_run', {}).get('head')}, "
+        f"fine-tune {config.get('epochs_run', {}).get('fine_tune')}; batch size {config.get('batch_size')}.",
+        f"- Hardware: {config.get('hardware', {}).get('description', 'unknown')}; "
+        f"training time {config.get('training_seconds', 0) / 60:.1f} min.",
+        "## Test metrics",
+        f"- Accuracy {_pct(metrics['accuracy'])}{_ci(ci.get('accuracy'))}, "
+        f"macro-F1 {_pct(metrics['macro_f1'])}{_ci(ci.get('macro_f1'))}, "
+        f"ROC AUC (macro) {metrics.get('roc_auc_macro') or 0:.3f}, "
+        f"calibration error (ECE) {metrics.get('ece', 0):.3f}, on {metrics['n_images']} images.",
+        _table(["class", "precision", "recall", "specificity", "F1", "ROC AUC", "support"], per_class),
+    ]
+    if metrics.get("per_source"):
+        rows = [[s, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"])]
+                for s, m in metrics["per_source"].items()]
+        sections += ["### Per data source", _table(["source", "images", "accuracy", "macro-F1"], rows)]
+    sections += [
+        "## Limits",
+        "- Research use only; not validated on any clinical population.",
+        "- A model can learn the source of an image (hospital, scanner, age group, processing) "
+        "instead of the disease; check the per-source figures and the model attention maps.",
+        "## Reproduce",
+        f"```\n{config.get('command', '')}\n```",
+    ]
+    return "\n\n".join(sections) + "\n"

@@ -1,0 +1,48 @@
+"""Constants shared by the whole project, kept in one place."""
+
+from __future__ import annotations
+
+# Classes of the COVID-19 Radiography Database, in the canonical order every model uses.
+CANONICAL_CLASSES: tuple[str, ...] = ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")
+
+# kagglehub handle, pinned to a version so that a cached copy is reused offline.
+KAGGLE_DATASET = "tawsifurrahman/covid19-radiography-database"
+KAGGLE_VERSION = 5
+KAGGLE_CREDENTIAL_VARS = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
+MANIFEST_NAME = "manifest.csv"
+
+DEFAULT_SPLIT: tuple[float, float, float] = (0.70, 0.15, 0.15)
+DEFAULT_SEED = 42
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_EPOCHS = 10
+DEFAULT_FINE_TUNE_EPOCHS = 10
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
+DEFAULT_PATIENCE = 4
+DEFAULT_OUT = "saved_models"
+DEFAULT_CHECKPOINT_DIR = ".checkpoints"
+
+# Augmentation of the original recipe (ImageDataGenerator rotation/shift/zoom ranges).
+ROTATION_DEGREES = 10.0
+SHIFT_FRACTION = 0.1
+ZOOM_FRACTION = 0.1
+
+# Evaluation.
+BOOTSTRAP_SAMPLES = 1000
+CALIBRATION_BINS = 10
+
+# Files of a saved model folder.
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+HISTORY_FILE = "history.csv"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+ARTIFACT_FILES = (MODEL_FILE, METRICS_FILE, PREDICTIONS_FILE, HISTORY_FILE, CONFIG_FILE, CARD_FILE)
+
+DISCLAIMER = (
+    "Research and teaching use only. Not a medical device: not for diagnosis, "
+    "triage or any clinical decision."
+)

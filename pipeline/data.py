@@ -1,0 +1,196 @@
+"""Find the labelled X-rays, check them, and split them: no TensorFlow needed.
+
+Accepted layouts under the data folder (or one or two levels below it, as kagglehub unpacks):
+``<Class>/images/*.png`` (the Kaggle layout; ``masks/`` is ignored) or ``<Class>/*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .config import CANONICAL_CLASSES, DEFAULT_SPLIT, IMAGE_EXTENSIONS, MANIFEST_NAME
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+HOW_TO_GET_DATA = (
+    "pass --data-dir with class folders (COVID/, Normal/, ...) or run 'python -m pipeline download'"
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    label: int
+    source: str | None = None
+    group: str | None = None
+
+
+@dataclass
+class Dataset:
+    root: Path
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.samples], dtype=int)
+
+    def counts(self, indices: np.ndarray | None = None) -> dict[str, int]:
+        labels = self.labels if indices is None else self.labels[indices]
+        return {name: int((labels == c).sum()) for c, name in enumerate(self.classes)}
+
+
+def canonical_class(folder_name: str) -> str | None:
+    """The canonical class a folder name stands for ("viral_pneumonia" -> "Viral Pneumonia")."""
+    key = folder_name.lower().replace("_", " ").replace("-", " ").strip()
+    for name in CANONICAL_CLASSES:
+        if name.lower().replace("_", " ") == key:
+            return name
+    return None
+
+
+def _class_folders(folder: Path) -> dict[str, Path]:
+    return {c: p for p in folder.iterdir() if p.is_dir() and (c := canonical_class(p.name))}
+
+
+def find_class_root(data_dir: str | Path) -> Path:
+    """The folder that holds the class folders: ``data_dir`` or one up to two levels below."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"data folder {str(data_dir)!r} does not exist; {HOW_TO_GET_DATA}")
+    candidates = [data_dir, *sorted(data_dir.glob("*/")), *sorted(data_dir.glob("*/*/"))]
+    for folder in candidates:
+        if folder.is_dir() and not folder.name.startswith(".") and _class_folders(folder):
+            return folder
+    raise DataError(
+        f"no class folders found in {str(data_dir)!r}; expected some of "
+        f"{', '.join(CANONICAL_CLASSES)}; {HOW_TO_GET_DATA}"
+    )
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    folder = class_dir / "images" if (class_dir / "images").is_dir() else class_dir
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _is_readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except Exception:  # PIL raises many types for broken files
+        return False
+
+
+def _read_manifest(class_root: Path) -> dict[Path, dict]:
+    for folder in (class_root, class_root.parent):
+        path = folder / MANIFEST_NAME
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+            log.info("using %s (%d rows) for groups and sources", path, len(rows))
+            return {(folder / row["path"]).resolve(): row for row in rows if row.get("path")}
+    return {}
+
+
+def scan_dataset(data_dir: str | Path, classes: list[str] | None = None, check_images: bool = True) -> Dataset:
+    """Every readable image with its class index, source and near-duplicate group.
+
+    ``classes`` fixes the class list (a model's, when evaluating); by default it is the
+    canonical classes whose folders exist. Unreadable files are skipped and counted.
+    """
+    root = find_class_root(data_dir)
+    folders = _class_folders(root)
+    unknown = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p.name not in {f.name for f in folders.values()})
+    if unknown:
+        raise DataError(f"folders {unknown} in {str(root)!r} are not classes; valid class folders: "
+                        f"{', '.join(CANONICAL_CLASSES)}")
+    if classes is None:
+        classes = [c for c in CANONICAL_CLASSES if c in folders]
+        missing = [c for c in CANONICAL_CLASSES if c not in folders]
+        if missing:
+            log.warning("no folder for %s in %s: training on %d classes", ", ".join(missing), root, len(classes))
+    extra = [c for c in folders if c not in classes]
+    if extra:
+        raise DataError(f"class folders {extra} in {str(root)!r} are not classes of this model ({', '.join(classes)})")
+    manifest = _read_manifest(root)
+    files: list[tuple[Path, int]] = []
+    for label, name in enumerate(classes):
+        if name not in folders:
+            continue
+        found = _image_files(folders[name])
+        if not found:
+            raise DataError(f"class folder {str(folders[name])!r} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+        files += [(p, label) for p in found]
+    readable = [True] * len(files)
+    if check_images:
+        with ThreadPoolExecutor() as pool:
+            readable = list(pool.map(_is_readable, [p for p, _ in files]))
+    samples, skipped = [], []
+    for (path, label), ok in zip(files, readable):
+        if not ok:
+            skipped.append(str(path))
+            continue
+        row = manifest.get(path.resolve(), {})
+        samples.append(Sample(str(path), label, row.get("source"), row.get("group")))
+    if skipped:
+        log.warning("skipped %d unreadable image files, for example %s", len(skipped), skipped[0])
+    if not samples:
+        raise DataError(f"no readable images in {str(root)!r}; {HOW_TO_GET_DATA}")
+    dataset = Dataset(root, list(classes), samples, skipped)
+    log.info("found %d images in %s: %s", len(samples), root, dataset.counts())
+    return dataset
+
+
+def split_indices(
+    labels: np.ndarray,
+    groups: list[str | None] | None = None,
+    fractions: tuple[float, float, float] = DEFAULT_SPLIT,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Stratified, seeded split that keeps every group in one split.
+
+    Groups (near-duplicates) are placed one by one, largest first, each into the split that
+    most lacks images of the group's classes relative to its target share.
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise DataError(f"split fractions {fractions} must be three non-negative numbers summing to 1")
+    labels = np.asarray(labels, dtype=int)
+    n, k = len(labels), int(labels.max()) + 1
+    keys = [g if g else f"__single_{i}" for i, g in enumerate(groups or [None] * n)]
+    names, group_of = np.unique(np.array(keys, dtype=object), return_inverse=True)
+    counts = np.zeros((len(names), k))
+    np.add.at(counts, (group_of, labels), 1)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(names))
+    order = order[np.argsort(-counts[order].sum(axis=1), kind="stable")]
+    targets = np.asarray(fractions)[:, None] * counts.sum(axis=0)[None, :]
+    filled = np.zeros_like(targets)
+    assignment = np.empty(len(names), dtype=int)
+    for g in order:
+        deficit = ((targets - filled) / np.maximum(targets, 1.0) * counts[g]).sum(axis=1)
+        deficit[np.asarray(fractions) == 0] = -np.inf
+        split = int(np.argmax(deficit))
+        assignment[g] = split
+        filled[split] += counts[g]
+    per_sample = assignment[group_of]
+    return {name: np.flatnonzero(per_sample == s) for s, name in enumerate(SPLITS)}
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Balanced weights n / (k * count_c): every class contributes equally to the loss."""
+    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    present = counts > 0
+    weights = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
+    return {c: float(w) for c, w in enumerate(weights)}

@@ -1,0 +1,153 @@
+"""Classification metrics from labels and probabilities: numpy and scikit-learn only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """k x k counts, rows = true class, columns = predicted class."""
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def _recall_f1_from_confusion(cm: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-class recall (all k) and macro-F1 over ``labels``, from a confusion matrix."""
+    tp = np.diag(cm).astype(float)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return recall, float(f1[labels].mean())
+
+
+def specificity(cm: np.ndarray) -> np.ndarray:
+    """TN / (TN + FP) per class, one-vs-rest."""
+    total = cm.sum()
+    tp, fp, fn = np.diag(cm), cm.sum(axis=0) - np.diag(cm), cm.sum(axis=1) - np.diag(cm)
+    tn = total - tp - fp - fn
+    return np.divide(tn, tn + fp, out=np.zeros(len(cm)), where=(tn + fp) > 0)
+
+
+def calibration(y_true: np.ndarray, probs: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[float, list[dict]]:
+    """Expected calibration error of the top-class confidence, and the reliability bins."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    ece, table = 0.0, []
+    for b in range(bins):
+        mask = index == b
+        n = int(mask.sum())
+        row = {"lower": float(edges[b]), "upper": float(edges[b + 1]), "count": n,
+               "confidence": None, "accuracy": None}
+        if n:
+            row["confidence"], row["accuracy"] = float(confidence[mask].mean()), float(correct[mask].mean())
+            ece += n / len(y_true) * abs(row["accuracy"] - row["confidence"])
+        table.append(row)
+    return float(ece), table
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray, y_pred: np.ndarray, k: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
+) -> dict:
+    """95% percentile bootstrap intervals of accuracy, macro-F1 and per-class recall."""
+    rng = np.random.default_rng(seed)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    n = len(y_true)
+    acc, f1, recall = np.empty(samples), np.empty(samples), np.empty((samples, k))
+    for s in range(samples):
+        idx = rng.integers(0, n, n)
+        cm = confusion(y_true[idx], y_pred[idx], k)
+        acc[s] = np.trace(cm) / n
+        recall[s], f1[s] = _recall_f1_from_confusion(cm, labels)
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [float(v) for v in np.percentile(values, [2.5, 97.5], axis=0)]
+
+    return {"accuracy": interval(acc), "macro_f1": interval(f1),
+            "recall": [interval(recall[:, c]) for c in range(k)]}
+
+
+def _auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """One-vs-rest ROC AUC, or None where the class or its complement is absent."""
+    if y_true.min() == y_true.max():
+        return None
+    return float(roc_auc_score(y_true, scores))
+
+
+def compute_metrics(
+    y_true: Sequence[int],
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    sources: Sequence[str] | None = None,
+    bootstrap_samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> dict:
+    """Every figure a model card and the comparison page show, as a JSON-ready dict."""
+    y_true = np.asarray(y_true, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    k = len(class_names)
+    if probs.shape != (len(y_true), k):
+        raise ValueError(f"probabilities have shape {probs.shape}, expected ({len(y_true)}, {k})")
+    y_pred = probs.argmax(axis=1)
+    cm = confusion(y_true, y_pred, k)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=range(k), zero_division=0
+    )
+    spec = specificity(cm)
+    aucs = [_auc(y_true == c, probs[:, c]) for c in range(k)]
+    per_class = {
+        name: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
+               "specificity": float(spec[c]), "roc_auc": aucs[c], "support": int(support[c])}
+        for c, name in enumerate(class_names)
+    }
+    weights = support[labels] / max(support[labels].sum(), 1)
+    ece, reliability = calibration(y_true, probs)
+    valid_aucs = [a for a in aucs if a is not None]
+    result = {
+        "class_names": list(class_names),
+        "n_images": int(len(y_true)),
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "macro_f1": float(f1[labels].mean()),
+        "weighted_f1": float(np.sum(f1[labels] * weights)),
+        "macro_precision": float(precision[labels].mean()),
+        "macro_recall": float(recall[labels].mean()),
+        "macro_specificity": float(spec[labels].mean()),
+        "roc_auc_macro": float(np.mean(valid_aucs)) if valid_aucs else None,
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "ece": ece,
+        "reliability": reliability,
+        "ci95": bootstrap_intervals(y_true, y_pred, k, bootstrap_samples, seed),
+    }
+    if sources is not None:
+        result["per_source"] = per_group_metrics(y_true, y_pred, np.asarray(sources), class_names)
+    return result
+
+
+def per_group_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, class_names: Sequence[str]
+) -> dict:
+    """Accuracy, macro-F1 and recall per class within each group (for example, data source)."""
+    k = len(class_names)
+    out = {}
+    for group in sorted(set(groups.tolist())):
+        mask = groups == group
+        t, p = y_true[mask], y_pred[mask]
+        cm = confusion(t, p, k)
+        recall, macro_f1 = _recall_f1_from_confusion(cm, np.unique(np.concatenate([t, p])))
+        out[str(group)] = {
+            "n_images": int(mask.sum()),
+            "accuracy": float(np.mean(t == p)),
+            "macro_f1": macro_f1,
+            "recall": {class_names[c]: float(recall[c]) for c in range(k) if cm[c].sum() > 0},
+            "support": {class_names[c]: int(cm[c].sum()) for c in range(k) if cm[c].sum() > 0},
+        }
+    return out

@@ -1,0 +1,225 @@
+"""Two-phase, resumable, distributable training of one backbone, ending in a saved model folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import keras
+import numpy as np
+import sklearn
+import tensorflow as tf
+
+from . import artifacts, card, data, evaluate
+from .augment import build_augmentation
+from .backbones import get_backbone
+from .config import (
+    CARD_FILE, CONFIG_FILE, DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_DIR, DEFAULT_EPOCHS,
+    DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LEARNING_RATE, DEFAULT_LEARNING_RATE, DEFAULT_OUT,
+    DEFAULT_PATIENCE, DEFAULT_SEED, DEFAULT_SPLIT, CANONICAL_CLASSES, HISTORY_FILE, METRICS_FILE, MODEL_FILE,
+)
+from .errors import DataError
+from .inputs import make_dataset
+from .model import build_model, export_model, set_trainable
+
+log = logging.getLogger(__name__)
+
+PHASES = ("head", "fine_tune")
+
+
+@dataclass
+class TrainOptions:
+    backbone: str
+    data_dir: str
+    weights: str | None = "imagenet"
+    epochs: int = DEFAULT_EPOCHS
+    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    fine_tune_learning_rate: float = DEFAULT_FINE_TUNE_LEARNING_RATE
+    patience: int = DEFAULT_PATIENCE
+    image_size: int | None = None
+    seed: int = DEFAULT_SEED
+    split: tuple[float, float, float] = DEFAULT_SPLIT
+    flip: bool = False
+    mixed_precision: bool = False
+    out: str = DEFAULT_OUT
+    checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
+    data_origin: str = "local folder"
+    extra: dict = field(default_factory=dict)
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """Several machines when TF_CONFIG is set, every local GPU otherwise, else the default."""
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def worker_id() -> tuple[bool, str]:
+    """(is this the chief, a name for its private files) from TF_CONFIG."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    return kind == "chief" or (kind == "worker" and index == 0), f"{kind}-{index}"
+
+
+def hardware() -> dict:
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    return {"cpus": os.cpu_count(), "gpus": gpus, "description": ", ".join(gpus) if gpus else cpu}
+
+
+def versions() -> dict:
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__}
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Training seconds, kept in a file at every epoch end so a resumed run reports the total."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path, self.start = path, time.time()
+        self.before = float(path.read_text()) if path.exists() else 0.0
+
+    def total(self) -> float:
+        return self.before + time.time() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.write_text(f"{self.total():.1f}")
+
+
+def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weights, opts, work, clock) -> int:
+    """Run one phase; return the epochs it ran. BackupAndRestore makes it resumable."""
+    marker = work / f"{phase}.done.json"
+    if marker.exists():
+        done = json.loads(marker.read_text())
+        model.load_weights(work / f"{phase}.weights.h5")
+        log.info("phase %s already done (%d epochs): resuming after it", phase, done["epochs"])
+        return done["epochs"]
+    if epochs == 0:
+        return 0
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=bool(tf.config.list_physical_devices("GPU")))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / f"backup-{phase}")),
+        keras.callbacks.EarlyStopping(patience=opts.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(factor=0.3, patience=max(1, opts.patience // 2), min_lr=1e-7),
+        keras.callbacks.CSVLogger(str(work / f"history-{phase}.csv"), append=True),
+        clock,
+    ]
+    history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
+                        epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, verbose=2)
+    run = len(_read_history(work / f"history-{phase}.csv")) or len(history.epoch)
+    model.save_weights(work / f"{phase}.weights.h5")
+    marker.write_text(json.dumps({"epochs": run}))
+    return run
+
+
+def _read_history(path: Path) -> list[dict]:
+    """History rows, one per epoch (a row logged twice across a restart is kept once)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        rows = {row["epoch"]: row for row in csv.DictReader(handle)}
+    return list(rows.values())
+
+
+def _write_history(work: Path, target: Path) -> None:
+    rows = [dict(r, phase=p) for p in PHASES for r in _read_history(work / f"history-{p}.csv")]
+    if not rows:
+        return
+    fields = ["epoch", "phase"] + sorted({k for r in rows for k in r} - {"epoch", "phase"})
+    with target.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def train(opts: TrainOptions) -> Path:
+    """Train ``opts.backbone`` and write ``opts.out/<backbone>/``; return that folder."""
+    spec = get_backbone(opts.backbone)
+    if opts.weights is not None and not spec.pretrained:
+        log.info("%s has no pretrained weights: training from scratch", spec.name)
+        opts.weights = None
+    strategy = distribution_strategy()  # first: MultiWorkerMirroredStrategy must precede other ops
+    keras.utils.set_random_seed(opts.seed)
+    size = opts.image_size or spec.input_size
+    if opts.mixed_precision:
+        if tf.config.list_physical_devices("GPU"):
+            keras.mixed_precision.set_dtype_policy("mixed_float16")
+        else:
+            log.warning("--mixed-precision needs a GPU; training in float32")
+    dataset = data.scan_dataset(opts.data_dir)
+    if len(dataset.classes) < 2:
+        raise DataError(f"need at least two classes to train, found {dataset.classes} in {dataset.root}")
+    splits = data.split_indices(dataset.labels, [s.group for s in dataset.samples], opts.split, opts.seed)
+    parts = {name: [dataset.samples[i] for i in idx] for name, idx in splits.items()}
+    train_s, val_s, test_s = parts["train"], parts["val"], parts["test"]
+    batch = opts.batch_size * strategy.num_replicas_in_sync
+    train_ds = make_dataset([s.path for s in train_s], [s.label for s in train_s], size, batch, shuffle=True,
+                            augmentation=build_augmentation(opts.flip, opts.seed), seed=opts.seed)
+    val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], size, batch)
+    weights = data.class_weights(dataset.labels[splits["train"]], len(dataset.classes))
+    chief, worker = worker_id()
+    work = Path(opts.checkpoint_dir) / spec.name / worker
+    work.mkdir(parents=True, exist_ok=True)
+    from_scratch = opts.weights is None
+    clock = TrainingClock(work / "seconds.txt")
+    with strategy.scope():
+        model = build_model(spec, len(dataset.classes), opts.weights, size)
+        set_trainable(model, spec, "head", from_scratch)
+        head_epochs = _fit_phase(model, "head", 0, opts.epochs, opts.learning_rate,
+                                 train_ds, val_ds, weights, opts, work, clock)
+        set_trainable(model, spec, "fine_tune", from_scratch)
+        tune_epochs = _fit_phase(model, "fine_tune", head_epochs, opts.fine_tune_epochs,
+                                 opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, clock)
+    seconds = clock.total()
+    if not chief:
+        log.info("worker %s done; the chief writes the model", worker)
+        return Path(opts.out) / spec.name
+    results, rows = evaluate.evaluate_samples(model, dataset.classes, test_s, dataset.root, opts.batch_size)
+    config = {
+        "backbone": spec.name, "classes": dataset.classes, "input_size": size,
+        "preprocessing": spec.preprocessing, "gradcam_layer": spec.gradcam_layer,
+        "weights": opts.weights or "none (random initialisation)",
+        "data": {"name": dataset.root.name, "path": str(dataset.root), "origin": opts.data_origin,
+                 "counts": {name: dataset.counts(idx) for name, idx in splits.items()},
+                 "missing_classes": [c for c in CANONICAL_CLASSES if c not in dataset.classes],
+                 "skipped_files": len(dataset.skipped)},
+        "split": list(opts.split), "seed": opts.seed, "batch_size": opts.batch_size,
+        "epochs_requested": {"head": opts.epochs, "fine_tune": opts.fine_tune_epochs},
+        "epochs_run": {"head": head_epochs, "fine_tune": tune_epochs},
+        "learning_rates": {"head": opts.learning_rate, "fine_tune": opts.fine_tune_learning_rate},
+        "flip": opts.flip, "mixed_precision": opts.mixed_precision,
+        "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
+        "hardware": hardware(), "versions": versions(),
+        "parameters": int(model.count_params()),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m pipeline " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
+        "options": {k: v for k, v in asdict(opts).items() if k != "extra"},
+    }
+    with artifacts.atomic_model_dir(opts.out, spec.name) as folder:
+        export_model(model).save(folder / MODEL_FILE)
+        config["model_bytes"] = (folder / MODEL_FILE).stat().st_size
+        artifacts.write_json(folder / CONFIG_FILE, config)
+        artifacts.write_json(folder / METRICS_FILE, results)
+        evaluate.write_predictions(folder, rows)
+        _write_history(work, folder / HISTORY_FILE)
+        (folder / CARD_FILE).write_text(card.render_model_card(config, results), encoding="utf-8")
+    shutil.rmtree(work.parent, ignore_errors=True)
+    return Path(opts.out) / spec.name
+

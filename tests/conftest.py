@@ -1,0 +1,43 @@
+"""Fixtures shared by the suite: generated data and tiny models trained once per test run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from synthetic import make_image_folder
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SUBSET = SHARED / "data" / "covid19-radiography-subset"
+MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_1_0_224_imagenet_notop.weights.h5"
+TINY_SIZE = 32
+TINY_BACKBONES = ("MobileNet", "SmallCNN")
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """Three classes of 24 generated 48x48 PNGs in the Kaggle layout, with a manifest."""
+    return make_image_folder(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, image_folder) -> Path:
+    """A saved_models folder with tiny models of two backbones, trained by the pipeline."""
+    from pipeline.train import TrainOptions, train
+
+    out = tmp_path_factory.mktemp("saved_models")
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    for backbone in TINY_BACKBONES:
+        train(TrainOptions(backbone=backbone, data_dir=str(image_folder), weights=None, epochs=1,
+                           fine_tune_epochs=1, batch_size=8, image_size=TINY_SIZE, out=str(out),
+                           checkpoint_dir=str(checkpoints)))
+    return out
+
+
+def needs(path: Path) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} is not here")
