@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=int, default=DEFAULT_PATIENCE, help="early stopping patience")
     train.add_argument("--image-size", type=int, help="override the backbone's input size (for quick runs)")
     train.add_argument("--split", type=float, nargs=3, default=DEFAULT_SPLIT, metavar=("TRAIN", "VAL", "TEST"))
+    train.add_argument("--limit-per-class", type=int, metavar="N",
+                       help="use at most N images per class, drawn with the seed (quick runs)")
     train.add_argument("--seed", type=int, default=DEFAULT_SEED)
     train.add_argument("--flip", action="store_true",
                        help="add horizontal flips (off by default: chest X-rays are not left-right symmetric)")
@@ -85,10 +87,11 @@ def run_train(args: argparse.Namespace) -> None:
             fine_tune_epochs=args.fine_tune_epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
             patience=args.patience, image_size=args.image_size, seed=args.seed, split=tuple(args.split),
+            limit_per_class=args.limit_per_class,
             flip=args.flip, mixed_precision=args.mixed_precision, out=args.out,
             checkpoint_dir=args.checkpoint_dir, data_origin=origin,
         )
-        log.info("saved %s", train(options))
+        log.info("done: %s", train(options))
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

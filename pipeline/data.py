@@ -153,6 +153,16 @@ def scan_dataset(data_dir: str | Path, classes: list[str] | None = None, check_i
     return dataset
 
 
+def limit_per_class(dataset: Dataset, limit: int, seed: int = 0) -> Dataset:
+    """At most ``limit`` images per class, drawn with a fixed seed (for quick runs)."""
+    rng = np.random.default_rng(seed)
+    labels = dataset.labels
+    keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:limit] for c in range(len(dataset.classes))])
+    samples = [dataset.samples[i] for i in np.sort(keep)]
+    log.info("using at most %d images per class: %d images", limit, len(samples))
+    return Dataset(dataset.root, dataset.classes, samples, dataset.skipped)
+
+
 def split_indices(
     labels: np.ndarray,
     groups: list[str | None] | None = None,

@@ -11,7 +11,7 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from . import artifacts, card, data, evaluate
 from .augment import build_augmentation
+from .distribute import distribution_strategy, is_multi_worker, prepare_multi_worker, worker_id
 from .backbones import get_backbone
 from .config import (
     CARD_FILE, CONFIG_FILE, DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_DIR, DEFAULT_EPOCHS,
@@ -51,28 +52,12 @@ class TrainOptions:
     image_size: int | None = None
     seed: int = DEFAULT_SEED
     split: tuple[float, float, float] = DEFAULT_SPLIT
+    limit_per_class: int | None = None
     flip: bool = False
     mixed_precision: bool = False
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
     data_origin: str = "local folder"
-    extra: dict = field(default_factory=dict)
-
-
-def distribution_strategy() -> tf.distribute.Strategy:
-    """Several machines when TF_CONFIG is set, every local GPU otherwise, else the default."""
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def worker_id() -> tuple[bool, str]:
-    """(is this the chief, a name for its private files) from TF_CONFIG."""
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    kind, index = task.get("type", "chief"), int(task.get("index", 0))
-    return kind == "chief" or (kind == "worker" and index == 0), f"{kind}-{index}"
 
 
 def hardware() -> dict:
@@ -114,6 +99,9 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
         return 0
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=bool(tf.config.list_physical_devices("GPU")))
+    strategy = tf.distribute.get_strategy()
+    if is_multi_worker(strategy):
+        prepare_multi_worker(model, next(iter(train_ds)))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work / f"backup-{phase}")),
         keras.callbacks.EarlyStopping(patience=opts.patience, restore_best_weights=True),
@@ -164,6 +152,8 @@ def train(opts: TrainOptions) -> Path:
         else:
             log.warning("--mixed-precision needs a GPU; training in float32")
     dataset = data.scan_dataset(opts.data_dir)
+    if opts.limit_per_class:
+        dataset = data.limit_per_class(dataset, opts.limit_per_class, opts.seed)
     if len(dataset.classes) < 2:
         raise DataError(f"need at least two classes to train, found {dataset.classes} in {dataset.root}")
     splits = data.split_indices(dataset.labels, [s.group for s in dataset.samples], opts.split, opts.seed)
@@ -188,10 +178,11 @@ def train(opts: TrainOptions) -> Path:
         tune_epochs = _fit_phase(model, "fine_tune", head_epochs, opts.fine_tune_epochs,
                                  opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, clock)
     seconds = clock.total()
+    # Every worker takes part in prediction (it is a collective under several workers).
+    results, rows = evaluate.evaluate_samples(model, dataset.classes, test_s, dataset.root, opts.batch_size)
     if not chief:
         log.info("worker %s done; the chief writes the model", worker)
         return Path(opts.out) / spec.name
-    results, rows = evaluate.evaluate_samples(model, dataset.classes, test_s, dataset.root, opts.batch_size)
     config = {
         "backbone": spec.name, "classes": dataset.classes, "input_size": size,
         "preprocessing": spec.preprocessing, "gradcam_layer": spec.gradcam_layer,
@@ -210,7 +201,7 @@ def train(opts: TrainOptions) -> Path:
         "parameters": int(model.count_params()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m pipeline " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
-        "options": {k: v for k, v in asdict(opts).items() if k != "extra"},
+        "options": asdict(opts),
     }
     with artifacts.atomic_model_dir(opts.out, spec.name) as folder:
         export_model(model).save(folder / MODEL_FILE)
