@@ -1,6 +1,6 @@
 """Find the labelled X-rays, check them, and split them: no TensorFlow needed.
 
-Accepted layouts under the data folder (or one or two levels below it, as kagglehub unpacks):
+Accepted layouts under the data folder (or up to three levels below it, as kagglehub unpacks):
 ``<Class>/images/*.png`` (the Kaggle layout; ``masks/`` is ignored) or ``<Class>/*.png``.
 """
 
@@ -64,11 +64,11 @@ def _class_folders(folder: Path) -> dict[str, Path]:
 
 
 def find_class_root(data_dir: str | Path) -> Path:
-    """The folder that holds the class folders: ``data_dir`` or one up to two levels below."""
+    """The folder that holds the class folders: ``data_dir`` or one up to three levels below."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"data folder {str(data_dir)!r} does not exist; {HOW_TO_GET_DATA}")
-    candidates = [data_dir, *sorted(data_dir.glob("*/")), *sorted(data_dir.glob("*/*/"))]
+    candidates = [data_dir, *(p for depth in ("*/", "*/*/", "*/*/*/") for p in sorted(data_dir.glob(depth)))]
     for folder in candidates:
         if folder.is_dir() and not folder.name.startswith(".") and _class_folders(folder):
             return folder

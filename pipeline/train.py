@@ -110,7 +110,8 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
         clock,
     ]
     history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
-                        epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, verbose=2)
+                        epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
+                        verbose=2)
     run = len(_read_history(work / f"history-{phase}.csv")) or len(history.epoch)
     model.save_weights(work / f"{phase}.weights.h5")
     marker.write_text(json.dumps({"epochs": run}))

@@ -1,0 +1,88 @@
+"""Atomic model folders, artifact reading without TensorFlow, the model card."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from pipeline import artifacts, card
+from pipeline.config import CONFIG_FILE, METRICS_FILE
+from pipeline.errors import ArtifactError
+
+
+def test_atomic_write_replaces_a_folder_only_when_complete(tmp_path):
+    with artifacts.atomic_model_dir(tmp_path, "M") as folder:
+        (folder / "a.txt").write_text("one")
+        assert not (tmp_path / "M").exists(), "nothing visible before the write completes"
+    assert (tmp_path / "M" / "a.txt").read_text() == "one"
+    with artifacts.atomic_model_dir(tmp_path, "M") as folder:
+        (folder / "a.txt").write_text("two")
+        assert (tmp_path / "M" / "a.txt").read_text() == "one", "the old model stays until the new one is whole"
+    assert (tmp_path / "M" / "a.txt").read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["M"]
+
+
+def test_failed_write_keeps_the_old_folder_and_leaves_no_trace(tmp_path):
+    with artifacts.atomic_model_dir(tmp_path, "M") as folder:
+        (folder / "a.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with artifacts.atomic_model_dir(tmp_path, "M") as folder:
+            (folder / "a.txt").write_text("half")
+            raise RuntimeError("killed")
+    assert (tmp_path / "M" / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["M"]
+
+
+def test_list_model_dirs_skips_hidden_and_unrelated(tmp_path):
+    for name in ("B", "A", ".staging-C-1", "notes"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "A" / CONFIG_FILE).write_text("{}")
+    (tmp_path / "B" / "model.keras").write_bytes(b"")
+    (tmp_path / ".staging-C-1" / CONFIG_FILE).write_text("{}")
+    assert [p.name for p in artifacts.list_model_dirs(tmp_path)] == ["A", "B"]
+    assert artifacts.list_model_dirs(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "metrics.json is missing"),
+    ("", "metrics.json is not valid JSON"),
+    ("[1]", "must hold a JSON object"),
+    ('{"accuracy": 1}', "lacks the keys class_names, n_images, macro_f1"),
+])
+def test_broken_metrics_name_folder_and_file(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / METRICS_FILE).write_text(content)
+    with pytest.raises(ArtifactError, match=message) as info:
+        artifacts.read_metrics(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_config_needs_class_names(tmp_path):
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({"backbone": "X", "classes": [], "input_size": 8}))
+    with pytest.raises(ArtifactError, match="'classes' must be a non-empty list"):
+        artifacts.read_config(tmp_path)
+
+
+def test_reading_artifacts_does_not_import_tensorflow(models_dir):
+    code = (
+        "import sys; from pipeline import artifacts, card, metrics, data, backbones, config\n"
+        f"for d in artifacts.list_model_dirs({str(models_dir)!r}):\n"
+        "    card.render_model_card(artifacts.read_config(d), artifacts.read_metrics(d))\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_model_card_states_data_weights_metrics_and_command(models_dir):
+    folder = models_dir / "MobileNet"
+    config, metrics = artifacts.read_config(folder), artifacts.read_metrics(folder)
+    text = card.render_model_card(config, metrics)
+    assert "Not a medical device" in text and "Missing from this data: Lung_Opacity" in text
+    assert "none (random initialisation)" in text and "95% CI" in text
+    assert f"{100 * metrics['accuracy']:.1f}%" in text
+    assert "### Per data source" in text and "source-0" in text
+    assert (folder / "README.md").read_text() == text

@@ -1,0 +1,139 @@
+"""Finding classes, skipping corrupt files, deterministic stratified group-aware splits."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from pipeline import data
+from pipeline.errors import DataError
+from synthetic import make_image_folder
+
+
+@pytest.mark.parametrize("name, expected", [("COVID", "COVID"), ("covid", "COVID"), ("Lung_Opacity", "Lung_Opacity"),
+                                            ("lung-opacity", "Lung_Opacity"), ("Viral_Pneumonia", "Viral Pneumonia"),
+                                            ("masks", None), ("Pneumonia", None)])
+def test_canonical_class(name, expected):
+    assert data.canonical_class(name) == expected
+
+
+def test_kaggle_layout_nested_like_kagglehub(tmp_path):
+    make_image_folder(tmp_path / "versions" / "5" / "COVID-19_Radiography_Dataset", per_class=3, manifest=False)
+    assert data.find_class_root(tmp_path).name == "COVID-19_Radiography_Dataset"
+    dataset = data.scan_dataset(tmp_path)
+    assert dataset.classes == ["COVID", "Normal", "Viral Pneumonia"] and len(dataset.samples) == 9
+
+
+def test_plain_class_folders_and_jpeg(tmp_path):
+    make_image_folder(tmp_path, per_class=4, kaggle_layout=False, manifest=False)
+    (tmp_path / "Normal" / "Normal-0.png").rename(tmp_path / "Normal" / "extra.JPG")
+    dataset = data.scan_dataset(tmp_path)
+    assert dataset.counts() == {"COVID": 4, "Normal": 4, "Viral Pneumonia": 4}
+    assert any(s.path.endswith("extra.JPG") for s in dataset.samples)
+
+
+def test_masks_are_ignored(tmp_path):
+    make_image_folder(tmp_path, per_class=2, manifest=False)
+    (tmp_path / "COVID" / "masks").mkdir()
+    make_image_folder(tmp_path / "COVID" / "masks" / "x", per_class=1, manifest=False)
+    assert len(data.scan_dataset(tmp_path).samples) == 6
+
+
+def test_classes_in_canonical_order_and_missing_class_reported(tmp_path, caplog):
+    make_image_folder(tmp_path, classes=("Viral Pneumonia", "COVID"), per_class=2, manifest=False)
+    with caplog.at_level(logging.WARNING):
+        dataset = data.scan_dataset(tmp_path)
+    assert dataset.classes == ["COVID", "Viral Pneumonia"]
+    assert "Lung_Opacity, Normal" in caplog.text
+
+
+def test_corrupt_files_are_skipped_and_counted(tmp_path, caplog):
+    make_image_folder(tmp_path, per_class=3, manifest=False)
+    (tmp_path / "COVID" / "images" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (tmp_path / "Normal" / "images" / "empty.jpg").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        dataset = data.scan_dataset(tmp_path)
+    assert len(dataset.samples) == 9 and len(dataset.skipped) == 2
+    assert "skipped 2 unreadable" in caplog.text
+
+
+def test_missing_folder_says_how_to_get_data(tmp_path):
+    with pytest.raises(DataError, match="does not exist.*python -m pipeline download"):
+        data.scan_dataset(tmp_path / "nope")
+
+
+def test_folder_without_classes(tmp_path):
+    (tmp_path / "stuff").mkdir()
+    with pytest.raises(DataError, match="no class folders.*COVID, Lung_Opacity, Normal, Viral Pneumonia"):
+        data.scan_dataset(tmp_path)
+
+
+def test_mislabelled_folder_is_named(tmp_path):
+    make_image_folder(tmp_path, per_class=1, manifest=False)
+    (tmp_path / "Tuberculosis").mkdir()
+    with pytest.raises(DataError, match=r"\['Tuberculosis'\].*valid class folders"):
+        data.scan_dataset(tmp_path)
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    make_image_folder(tmp_path, per_class=1, manifest=False)
+    (tmp_path / "Lung_Opacity" / "images").mkdir(parents=True)
+    with pytest.raises(DataError, match="Lung_Opacity.*has no images"):
+        data.scan_dataset(tmp_path)
+
+
+def test_folder_with_a_class_the_model_lacks(tmp_path):
+    make_image_folder(tmp_path, per_class=1, manifest=False)
+    with pytest.raises(DataError, match="not classes of this model"):
+        data.scan_dataset(tmp_path, classes=["COVID", "Normal"])
+
+
+def test_manifest_gives_groups_and_sources(image_folder):
+    dataset = data.scan_dataset(image_folder)
+    assert {s.source for s in dataset.samples} == {"source-0", "source-1"}
+    assert all(s.group for s in dataset.samples)
+
+
+def _labels_groups(n_per_class=(300, 200, 100), seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.concatenate([np.full(n, c) for c, n in enumerate(n_per_class)])
+    groups = [f"g{rng.integers(0, len(labels) // 3)}-{label}" for label in labels]
+    return labels, groups
+
+
+def test_split_is_deterministic_and_seeded():
+    labels, groups = _labels_groups()
+    a, b = data.split_indices(labels, groups, seed=1), data.split_indices(labels, groups, seed=1)
+    c = data.split_indices(labels, groups, seed=2)
+    assert all(np.array_equal(a[k], b[k]) for k in data.SPLITS)
+    assert not np.array_equal(a["test"], c["test"])
+
+
+def test_split_is_a_stratified_partition_keeping_groups_together():
+    labels, groups = _labels_groups()
+    splits = data.split_indices(labels, groups, (0.7, 0.15, 0.15), seed=0)
+    everything = np.sort(np.concatenate(list(splits.values())))
+    assert np.array_equal(everything, np.arange(len(labels)))
+    for name, share in zip(data.SPLITS, (0.7, 0.15, 0.15)):
+        for c in range(3):
+            got = np.mean(labels[splits[name]] == c) if len(splits[name]) else 0
+            assert abs(np.sum(labels[splits[name]] == c) / np.sum(labels == c) - share) < 0.04, (name, c, got)
+    seen = {name: {groups[i] for i in idx} for name, idx in splits.items()}
+    assert not (seen["train"] & seen["val"] or seen["train"] & seen["test"] or seen["val"] & seen["test"])
+
+
+def test_split_rejects_bad_fractions():
+    with pytest.raises(DataError, match="summing to 1"):
+        data.split_indices(np.array([0, 1]), None, (0.5, 0.5, 0.5))
+
+
+def test_balanced_class_weights():
+    weights = data.class_weights(np.array([0, 0, 0, 1]), 2)
+    assert weights == pytest.approx({0: 4 / 6, 1: 2.0})
+
+
+def test_limit_per_class(image_folder):
+    limited = data.limit_per_class(data.scan_dataset(image_folder), 5, seed=0)
+    assert limited.counts() == {"COVID": 5, "Normal": 5, "Viral Pneumonia": 5}

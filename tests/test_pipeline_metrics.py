@@ -1,0 +1,74 @@
+"""Metrics against small cases checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline import metrics
+
+CLASSES = ["A", "B", "C"]
+# true:      A A A B B C
+# predicted: A A B B C C
+Y_TRUE = np.array([0, 0, 0, 1, 1, 2])
+PROBS = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1],
+                  [0.1, 0.8, 0.1], [0.1, 0.3, 0.6], [0.05, 0.05, 0.9]])
+
+
+@pytest.fixture(scope="module")
+def result():
+    return metrics.compute_metrics(Y_TRUE, PROBS, CLASSES, sources=["x", "x", "y", "y", "y", "y"],
+                                   bootstrap_samples=200)
+
+
+def test_confusion_and_accuracy(result):
+    assert result["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert result["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_per_class_by_hand(result):
+    a, b, c = (result["per_class"][k] for k in CLASSES)
+    assert (a["precision"], a["recall"], a["specificity"]) == pytest.approx((1.0, 2 / 3, 1.0))
+    assert (b["precision"], b["recall"], b["specificity"]) == pytest.approx((0.5, 0.5, 3 / 4))
+    assert (c["precision"], c["recall"], c["specificity"]) == pytest.approx((0.5, 1.0, 4 / 5))
+    f1 = [2 * 1 * (2 / 3) / (1 + 2 / 3), 0.5, 2 * 0.5 / 1.5]
+    assert result["macro_f1"] == pytest.approx(np.mean(f1))
+    assert result["weighted_f1"] == pytest.approx(np.dot(f1, [3, 2, 1]) / 6)
+    assert a["support"] == 3 and a["roc_auc"] == pytest.approx(1.0)
+
+
+def test_calibration_by_hand():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    ece, bins = metrics.calibration(np.array([0, 1, 0, 0]), probs, bins=10)
+    # bin (0.8, 0.9]: confidence 0.9, accuracy 0.5; bin (0.5, 0.6]: confidence 0.6, accuracy 1.0
+    assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
+    assert sum(b["count"] for b in bins) == 4
+
+
+def test_bootstrap_interval_holds_the_estimate_and_is_seeded(result):
+    low, high = result["ci95"]["macro_f1"]
+    assert low <= result["macro_f1"] <= high
+    again = metrics.bootstrap_intervals(Y_TRUE, PROBS.argmax(1), 3, samples=200, seed=0)
+    assert again == result["ci95"]
+
+
+def test_perfect_predictions_have_point_intervals():
+    y = np.array([0, 1, 2] * 5)
+    out = metrics.compute_metrics(y, np.eye(3)[y], CLASSES, bootstrap_samples=50)
+    assert out["ci95"]["accuracy"] == [1.0, 1.0] and out["ece"] == pytest.approx(0.0)
+
+
+def test_per_source(result):
+    assert result["per_source"]["x"] == {"n_images": 2, "accuracy": 1.0, "macro_f1": 1.0,
+                                         "recall": {"A": 1.0}, "support": {"A": 2}}
+    assert result["per_source"]["y"]["n_images"] == 4
+
+
+def test_absent_class_has_no_auc():
+    out = metrics.compute_metrics(np.array([0, 0, 1]), np.array([[0.8, 0.1, 0.1]] * 3), CLASSES, bootstrap_samples=10)
+    assert out["per_class"]["C"]["roc_auc"] is None and out["per_class"]["C"]["support"] == 0
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="expected"):
+        metrics.compute_metrics(Y_TRUE, PROBS[:, :2], CLASSES)

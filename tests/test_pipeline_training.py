@@ -1,0 +1,152 @@
+"""End to end: train through the CLI, evaluate through the CLI, real data, two workers, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import MOBILENET_WEIGHTS, REPO, SUBSET, needs
+from pipeline.config import ARTIFACT_FILES
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+
+
+def cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=env or ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_train_args(data: Path, out: Path, ck: Path, *extra: str) -> list[str]:
+    return ["train", "--backbone", "SmallCNN", "--data-dir", str(data), "--weights", "none", "--image-size", "32",
+            "--batch-size", "8", "--out", str(out), "--checkpoint-dir", str(ck), *extra]
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_through_the_cli(tmp_path, image_folder):
+    done = cli(*tiny_train_args(image_folder, tmp_path / "out", tmp_path / "ck", "--epochs", "1",
+                                "--fine-tune-epochs", "1"))
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "out" / "SmallCNN"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(ARTIFACT_FILES)
+    assert not (tmp_path / "ck" / "SmallCNN").exists(), "checkpoints are removed after a complete run"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["classes"] == ["COVID", "Normal", "Viral Pneumonia"]
+    assert sum(config["data"]["counts"]["test"].values()) == len(list(csv.DictReader((folder / "predictions.csv").open())))
+
+    shown = cli("evaluate", "--model", str(folder), "--data-dir", str(image_folder), "--json")
+    assert shown.returncode == 0, shown.stderr
+    result = json.loads(shown.stdout)
+    assert result["n_images"] == 72 and set(result["per_class"]) == set(config["classes"])
+
+    from pipeline.evaluate import predict_samples
+    from pipeline.data import scan_dataset
+    from pipeline.model import load_trained_model
+
+    model, classes = load_trained_model(folder)
+    dataset = scan_dataset(image_folder, classes=classes)
+    probs = predict_samples(model, dataset.samples, 16)
+    assert result["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == dataset.labels))
+
+
+@needs(SUBSET)
+@needs(MOBILENET_WEIGHTS)
+@pytest.mark.slow
+def test_a_few_steps_on_real_xrays_with_imagenet_mobilenet(tmp_path):
+    from pipeline.__main__ import main
+
+    code = main(["train", "--backbone", "MobileNet", "--data-dir", str(SUBSET), "--weights", str(MOBILENET_WEIGHTS),
+                 "--epochs", "1", "--fine-tune-epochs", "1", "--image-size", "64", "--limit-per-class", "40",
+                 "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ck")])
+    assert code == 0
+    metrics = json.loads((tmp_path / "out" / "MobileNet" / "metrics.json").read_text())
+    assert metrics["class_names"] == ["COVID", "Normal", "Viral Pneumonia"]
+    assert "kermany" in metrics["per_source"]
+    config = json.loads((tmp_path / "out" / "MobileNet" / "config.json").read_text())
+    assert config["weights"] == str(MOBILENET_WEIGHTS) and config["data"]["missing_classes"] == ["Lung_Opacity"]
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_together_on_localhost(tmp_path, image_folder):
+    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
+    args = tiny_train_args(image_folder, tmp_path / "out", tmp_path / "ck", "--epochs", "1", "--fine-tune-epochs", "1")
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True,
+                         env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+        for i in range(2)
+    ]
+    try:
+        logs = [w.communicate(timeout=300)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert [w.returncode for w in workers] == [0, 0], logs
+    assert "worker worker-1 done; the chief writes the model" in logs[1]
+    config = json.loads((tmp_path / "out" / "SmallCNN" / "config.json").read_text())
+    assert config["replicas"] == 2
+
+
+def _history_rows(path: Path) -> int:
+    return len(list(csv.DictReader(path.open()))) if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_epoch_and_never_shows_half_a_model(tmp_path, image_folder):
+    out, ck = tmp_path / "out", tmp_path / "ck"
+    args = tiny_train_args(image_folder, out, ck, "--epochs", "4", "--fine-tune-epochs", "0", "--patience", "10",
+                           "--image-size", "96")
+    seen_bad: list[str] = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for folder in (p for p in out.glob("*") if p.is_dir() and not p.name.startswith(".")):
+                names = {p.name for p in folder.iterdir()} if folder.exists() else set(ARTIFACT_FILES)
+                if names != set(ARTIFACT_FILES):
+                    seen_bad.append(f"{folder.name}: {sorted(names)}")
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    first = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = ck / "SmallCNN" / "chief-0" / "history-head.csv"
+    deadline = time.time() + 240
+    while _history_rows(history) < 1 and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_after = _history_rows(history)
+    assert 1 <= killed_after < 4, "the kill must land after epoch 1 and before the end"
+    assert not (out / "SmallCNN").exists()
+
+    second = cli(*args)
+    stop.set()
+    watcher.join()
+    assert second.returncode == 0, second.stderr
+    assert f"Epoch {killed_after + 1}/4" in second.stdout + second.stderr and "Epoch 1/4" not in second.stdout
+    rows = list(csv.DictReader((out / "SmallCNN" / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert json.loads((out / "SmallCNN" / "config.json").read_text())["epochs_run"] == {"head": 4, "fine_tune": 0}
+    assert not seen_bad, seen_bad
