@@ -22,13 +22,26 @@ import tensorflow as tf
 
 from . import artifacts, card, data, evaluate
 from .augment import build_augmentation
-from .distribute import distribution_strategy, is_multi_worker, prepare_multi_worker, worker_id
 from .backbones import get_backbone
 from .config import (
-    CARD_FILE, CONFIG_FILE, DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_DIR, DEFAULT_EPOCHS,
-    DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LEARNING_RATE, DEFAULT_LEARNING_RATE, DEFAULT_OUT,
-    DEFAULT_PATIENCE, DEFAULT_SEED, DEFAULT_SPLIT, CANONICAL_CLASSES, HISTORY_FILE, METRICS_FILE, MODEL_FILE,
+    CANONICAL_CLASSES,
+    CARD_FILE,
+    CONFIG_FILE,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT_DIR,
+    DEFAULT_EPOCHS,
+    DEFAULT_FINE_TUNE_EPOCHS,
+    DEFAULT_FINE_TUNE_LEARNING_RATE,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_OUT,
+    DEFAULT_PATIENCE,
+    DEFAULT_SEED,
+    DEFAULT_SPLIT,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
 )
+from .distribute import distribution_strategy, is_multi_worker, prepare_multi_worker, worker_id
 from .errors import DataError
 from .inputs import make_dataset
 from .model import build_model, export_model, set_trainable
@@ -111,7 +124,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
     ]
     history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
                         epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
-                        verbose=2)
+                        verbose=1 if sys.stdout.isatty() else 2)
     run = len(_read_history(work / f"history-{phase}.csv")) or len(history.epoch)
     model.save_weights(work / f"{phase}.weights.h5")
     marker.write_text(json.dumps({"epochs": run}))

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+
 from pipeline import artifacts, card
 from pipeline.config import CONFIG_FILE, METRICS_FILE
 from pipeline.errors import ArtifactError

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import MOBILENET_WEIGHTS, needs
 from tf_keras_vis.gradcam import Gradcam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from conftest import MOBILENET_WEIGHTS, needs
 from pipeline.backbones import BACKBONES, get_backbone, preprocessing_affine
 from pipeline.errors import ConfigError
 from pipeline.model import PREPROCESS_LAYER, build_model, set_trainable

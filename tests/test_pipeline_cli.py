@@ -7,9 +7,9 @@ import shutil
 
 import keras
 import pytest
+from synthetic import make_image_folder
 
 from pipeline.__main__ import main
-from synthetic import make_image_folder
 
 
 def run(args, caplog) -> tuple[int, str]:

@@ -6,10 +6,10 @@ import logging
 
 import numpy as np
 import pytest
+from synthetic import make_image_folder
 
 from pipeline import data
 from pipeline.errors import DataError
-from synthetic import make_image_folder
 
 
 @pytest.mark.parametrize("name, expected", [("COVID", "COVID"), ("covid", "COVID"), ("Lung_Opacity", "Lung_Opacity"),

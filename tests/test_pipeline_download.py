@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import kagglehub
 import pytest
+from synthetic import make_image_folder
 
 from pipeline import data, download
 from pipeline.config import KAGGLE_DATASET, KAGGLE_VERSION
 from pipeline.errors import DataError
-from synthetic import make_image_folder
 
 
 def test_handle_is_pinned():

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import MOBILENET_WEIGHTS, REPO, SUBSET, needs
+
 from pipeline.config import ARTIFACT_FILES
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -49,8 +49,8 @@ def test_train_then_evaluate_through_the_cli(tmp_path, image_folder):
     result = json.loads(shown.stdout)
     assert result["n_images"] == 72 and set(result["per_class"]) == set(config["classes"])
 
-    from pipeline.evaluate import predict_samples
     from pipeline.data import scan_dataset
+    from pipeline.evaluate import predict_samples
     from pipeline.model import load_trained_model
 
     model, classes = load_trained_model(folder)

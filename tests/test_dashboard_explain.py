@@ -1,0 +1,91 @@
+"""Prediction, Grad-CAM maps and the augmentation preview against plain Keras and tf-keras-vis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tf_keras_vis")
+
+from tf_keras_vis.gradcam import Gradcam  # noqa: E402
+from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus  # noqa: E402
+from tf_keras_vis.utils.model_modifiers import ReplaceToLinear  # noqa: E402
+from tf_keras_vis.utils.scores import CategoricalScore  # noqa: E402
+
+from dashboard.augment_preview import augmented_versions  # noqa: E402
+from dashboard.explain import Explainer  # noqa: E402
+from dashboard.images import model_input  # noqa: E402
+from pipeline.errors import ArtifactError  # noqa: E402
+from pipeline.model import load_trained_model  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=["MobileNet", "SmallCNN"])
+def folder(request, models_dir):
+    return models_dir / request.param
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    gray = np.random.default_rng(3).normal(90, 30, (64, 64)).clip(0, 255).astype(np.uint8)
+    gray[:, :32] += 80
+    return model_input(gray, 32)
+
+
+def test_probabilities_match_the_saved_model(folder, image):
+    explainer = Explainer(folder)
+    model, classes = load_trained_model(folder)
+    expected = model.predict(image[None], verbose=0)[0]
+    probabilities = explainer.probabilities(image)
+    assert explainer.classes == classes
+    assert probabilities.shape == (len(classes),) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(probabilities, expected, atol=1e-5)
+
+
+def test_maps_equal_plain_tf_keras_vis(folder, image):
+    explainer = Explainer(folder)
+    model, classes = load_trained_model(folder)
+    for class_index in range(len(classes)):
+        cam, cam_plus_plus = explainer.maps(image, class_index)
+        score = CategoricalScore([class_index])
+        expected = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)(
+            score, image[None], penultimate_layer=explainer.layer)[0]
+        expected_plus_plus = GradcamPlusPlus(model, model_modifier=ReplaceToLinear(), clone=True)(
+            score, image[None], penultimate_layer=explainer.layer)[0]
+        assert cam.shape == cam_plus_plus.shape == (32, 32) and cam.dtype == np.float32
+        assert np.allclose(cam, expected, atol=1e-5)
+        assert np.allclose(cam_plus_plus, expected_plus_plus, atol=1e-5)
+
+
+def test_visualizers_leave_the_prediction_model_softmax(folder, image):
+    explainer = Explainer(folder)
+    before = explainer.probabilities(image)
+    explainer.maps(image, 0)
+    assert explainer.model.layers[-1].activation.__name__ == "softmax"
+    assert np.allclose(explainer.probabilities(image), before, atol=1e-6)
+
+
+def test_bad_inputs_are_refused(models_dir, image):
+    explainer = Explainer(models_dir / "SmallCNN")
+    with pytest.raises(ValueError, match="shape"):
+        explainer.probabilities(image[:16])
+    with pytest.raises(ValueError, match="class index"):
+        explainer.maps(image, 7)
+
+
+def test_truncated_model_file_is_an_artifact_error(models_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "SmallCNN"
+    shutil.copytree(models_dir / "SmallCNN", broken)
+    (broken / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ArtifactError, match="model.keras"):
+        Explainer(broken)
+
+
+def test_augmentation_preview_is_reproducible_and_varied():
+    gray = np.tile(np.linspace(0, 255, 64), (64, 1)).astype(np.uint8)
+    first = augmented_versions(gray, 32, 4, seed=5)
+    assert first.shape == (4, 32, 32) and first.dtype == np.uint8
+    assert np.array_equal(first, augmented_versions(gray, 32, 4, seed=5))
+    assert not np.array_equal(first, augmented_versions(gray, 32, 4, seed=6))
+    assert len({draw.tobytes() for draw in first}) == 4
