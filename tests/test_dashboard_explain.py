@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
+from tf_keras_vis.gradcam import Gradcam
+from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+from tf_keras_vis.utils.scores import CategoricalScore
 
-pytest.importorskip("tf_keras_vis")
-
-from tf_keras_vis.gradcam import Gradcam  # noqa: E402
-from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus  # noqa: E402
-from tf_keras_vis.utils.model_modifiers import ReplaceToLinear  # noqa: E402
-from tf_keras_vis.utils.scores import CategoricalScore  # noqa: E402
-
-from dashboard.augment_preview import augmented_versions  # noqa: E402
-from dashboard.explain import Explainer  # noqa: E402
-from dashboard.images import model_input  # noqa: E402
-from pipeline.errors import ArtifactError  # noqa: E402
-from pipeline.model import load_trained_model  # noqa: E402
+from dashboard.augment_preview import augmented_versions
+from dashboard.explain import Explainer
+from dashboard.images import model_input
+from pipeline.errors import ArtifactError
+from pipeline.model import load_trained_model
 
 
 @pytest.fixture(scope="module", params=["MobileNet", "SmallCNN"])
@@ -44,16 +43,20 @@ def test_probabilities_match_the_saved_model(folder, image):
 def test_maps_equal_plain_tf_keras_vis(folder, image):
     explainer = Explainer(folder)
     model, classes = load_trained_model(folder)
+    informative = 0
     for class_index in range(len(classes)):
         cam, cam_plus_plus = explainer.maps(image, class_index)
         score = CategoricalScore([class_index])
         expected = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)(
-            score, image[None], penultimate_layer=explainer.layer)[0]
+            score, image[None], penultimate_layer=explainer.layer, seek_penultimate_conv_layer=False)[0]
         expected_plus_plus = GradcamPlusPlus(model, model_modifier=ReplaceToLinear(), clone=True)(
-            score, image[None], penultimate_layer=explainer.layer)[0]
+            score, image[None], penultimate_layer=explainer.layer, seek_penultimate_conv_layer=False)[0]
         assert cam.shape == cam_plus_plus.shape == (32, 32) and cam.dtype == np.float32
         assert np.allclose(cam, expected, atol=1e-5)
         assert np.allclose(cam_plus_plus, expected_plus_plus, atol=1e-5)
+        informative += int(np.ptp(cam) > 0.1)
+    if folder.name == "SmallCNN":  # the tiny MobileNet's maps may be all zero after one epoch
+        assert informative > 0
 
 
 def test_visualizers_leave_the_prediction_model_softmax(folder, image):
@@ -73,12 +76,10 @@ def test_bad_inputs_are_refused(models_dir, image):
 
 
 def test_truncated_model_file_is_an_artifact_error(models_dir, tmp_path):
-    import shutil
-
     broken = tmp_path / "SmallCNN"
     shutil.copytree(models_dir / "SmallCNN", broken)
     (broken / "model.keras").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(ArtifactError, match="model.keras"):
+    with pytest.raises(ArtifactError, match=r"model\.keras"):
         Explainer(broken)
 
 

@@ -71,7 +71,7 @@ def test_per_class_and_interval_tables(entries):
     recall = compare.metric_intervals(entries, "recall")
     assert set(recall["group"]) == {"COVID", "Normal", "Viral Pneumonia"}
     assert (recall["low"] <= recall["value"] + 1e-9).all() and (recall["value"] <= recall["high"] + 1e-9).all()
-    assert list(compare.metric_intervals(entries, "macro_f1")["group"]) == ["macro_f1", "macro_f1"]
+    assert list(compare.metric_intervals(entries, "macro_f1")["group"]) == ["macro-F1", "macro-F1"]
 
 
 def test_confusion_normalisation(entries):

@@ -1,0 +1,24 @@
+"""Preview of the training augmentation: the same Keras layers training uses, on one image.
+
+Imports TensorFlow: only the data page imports this module, lazily.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.augment import build_augmentation
+
+from .images import model_input
+
+
+def augmented_versions(gray: np.ndarray, size: int, count: int, seed: int, flip: bool = False) -> np.ndarray:
+    """``count`` random augmentations of ``gray`` at ``size`` px: (count, size, size) uint8.
+
+    The image goes through the model-input path first (squashed to size, RGB 0-255), as in
+    training; the same ``seed`` gives the same draws.
+    """
+    batch = np.repeat(model_input(gray, size)[None], count, axis=0)
+    augmented = build_augmentation(flip=flip, seed=seed)(batch, training=True)
+    rgb = np.asarray(augmented, dtype=np.float32)
+    return np.clip(np.round(rgb[..., 0]), 0, 255).astype(np.uint8)

@@ -1,0 +1,121 @@
+"""Find the saved models and read their JSON files, without TensorFlow.
+
+A broken folder becomes a problem message naming the folder and file; the other folders are
+still listed.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.artifacts import list_model_dirs, read_config, read_metrics
+from pipeline.config import CONFIG_FILE, DEFAULT_OUT, METRICS_FILE, MODEL_FILE
+from pipeline.errors import ArtifactError
+
+MODELS_DIR_VAR = "XRAY_MODELS_DIR"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_HINT = (
+    "Train one with `python -m pipeline train --backbone MobileNet --data-dir <folder with "
+    "COVID/, Normal/, Viral Pneumonia/ ...>` (or `--all` for every backbone); the models land in "
+    f"`{DEFAULT_OUT}/`, or set `{MODELS_DIR_VAR}` to another folder."
+)
+KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    folder: Path
+    config: dict
+    metrics: dict | None
+    can_explain: bool  # model.keras is present and a complete Keras archive
+    stamp: str  # changes whenever a file of the folder changes: part of every cache key
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.config["classes"])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.config["input_size"])
+
+
+@dataclass(frozen=True)
+class Catalog:
+    root: Path
+    entries: list[ModelEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def explainable(self) -> list[ModelEntry]:
+        return [entry for entry in self.entries if entry.can_explain]
+
+    @property
+    def evaluated(self) -> list[ModelEntry]:
+        return [entry for entry in self.entries if entry.metrics is not None]
+
+    def entry(self, name: str) -> ModelEntry:
+        return next(entry for entry in self.entries if entry.name == name)
+
+
+def models_root() -> Path:
+    """``$XRAY_MODELS_DIR`` when set, else ``saved_models/`` at the repository root."""
+    value = os.environ.get(MODELS_DIR_VAR)
+    return Path(value).expanduser() if value else REPO_ROOT / DEFAULT_OUT
+
+
+def folder_stamp(folder: Path) -> str:
+    """Modification times and sizes of the files that matter, as one string."""
+    parts = []
+    for name in (CONFIG_FILE, METRICS_FILE, MODEL_FILE):
+        try:
+            info = (folder / name).stat()
+            parts.append(f"{info.st_mtime_ns}:{info.st_size}")
+        except OSError:
+            parts.append("-")
+    return "/".join(parts)
+
+
+def root_stamp(root: Path) -> tuple[tuple[str, str], ...]:
+    return tuple((folder.name, folder_stamp(folder)) for folder in list_model_dirs(root))
+
+
+def model_file_problem(folder: Path) -> str | None:
+    """Why ``folder/model.keras`` cannot be loaded, found without loading it; None if it looks fine."""
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        return f"{folder}: {MODEL_FILE} is missing, so this model cannot explain images"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f"{folder}: {MODEL_FILE} is damaged or truncated ({exc}), so this model cannot explain images"
+    missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in members]
+    if missing:
+        return f"{folder}: {MODEL_FILE} lacks {', '.join(missing)}, so this model cannot explain images"
+    return None
+
+
+def scan(root: Path) -> Catalog:
+    """Every model folder under ``root``; problems are collected, never raised."""
+    entries, problems = [], []
+    for folder in list_model_dirs(root):
+        try:
+            config = read_config(folder)
+        except ArtifactError as exc:
+            problems.append(f"{exc}; this folder is skipped")
+            continue
+        try:
+            metrics = read_metrics(folder)
+        except ArtifactError as exc:
+            problems.append(f"{exc}; this model has no test metrics to compare")
+            metrics = None
+        model_problem = model_file_problem(folder)
+        if model_problem:
+            problems.append(model_problem)
+        entries.append(ModelEntry(folder.name, folder, config, metrics, model_problem is None,
+                                  folder_stamp(folder)))
+    return Catalog(root, entries, problems)

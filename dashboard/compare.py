@@ -1,0 +1,195 @@
+"""Tables and curves that compare saved models: JSON and CSV in, pandas and numpy out.
+
+No TensorFlow here: the comparison page must open without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+from .catalog import ModelEntry
+
+MB = 1024 * 1024
+METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+
+
+def _ci(metrics: dict, key: str) -> tuple[float, float]:
+    interval = (metrics.get("ci95") or {}).get(key) or [np.nan, np.nan]
+    return float(interval[0]), float(interval[1])
+
+
+def _training_data(config: dict) -> str:
+    data = config.get("data") or {}
+    train = sum((data.get("counts") or {}).get("train", {}).values())
+    return f"{data.get('name', '?')} ({data.get('origin', 'unknown origin')}; {train} training images)"
+
+
+def class_union(entries: list[ModelEntry]) -> list[str]:
+    """Every class of any model, in first-seen order."""
+    return list(dict.fromkeys(name for entry in entries for name in entry.classes))
+
+
+def comparison_table(entries: list[ModelEntry]) -> pd.DataFrame:
+    """One row per evaluated model; numbers stay numbers so that the CSV is easy to reuse."""
+    classes = class_union(entries)
+    rows = []
+    for entry in entries:
+        metrics, config = entry.metrics or {}, entry.config
+        per_class = metrics.get("per_class", {})
+        row = {
+            "model": entry.name,
+            "backbone": config.get("backbone"),
+            "test images": metrics.get("n_images"),
+            "accuracy": metrics.get("accuracy"),
+            "accuracy CI low": _ci(metrics, "accuracy")[0],
+            "accuracy CI high": _ci(metrics, "accuracy")[1],
+            "macro-F1": metrics.get("macro_f1"),
+            "macro-F1 CI low": _ci(metrics, "macro_f1")[0],
+            "macro-F1 CI high": _ci(metrics, "macro_f1")[1],
+            "ROC AUC (macro)": metrics.get("roc_auc_macro"),
+            "ECE": metrics.get("ece"),
+        }
+        for name in classes:
+            row[f"recall {name}"] = per_class.get(name, {}).get("recall")
+            row[f"specificity {name}"] = per_class.get(name, {}).get("specificity")
+        row.update({
+            "parameters": config.get("parameters"),
+            "file size (MB)": (config.get("model_bytes") or np.nan) / MB,
+            "inference (ms/image)": metrics.get("inference_ms_per_image"),
+            "input size (px)": config.get("input_size"),
+            "weights": config.get("weights"),
+            "training data": _training_data(config),
+            "hardware": (config.get("hardware") or {}).get("description"),
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _recall_interval(metrics: dict, index: int) -> tuple[float, float]:
+    intervals = (metrics.get("ci95") or {}).get("recall") or []
+    return tuple(intervals[index]) if index < len(intervals) else (np.nan, np.nan)
+
+
+def per_class_table(entries: list[ModelEntry]) -> pd.DataFrame:
+    """One row per model and class, with the bootstrap interval of the recall."""
+    rows = []
+    for entry in entries:
+        metrics = entry.metrics or {}
+        for index, name in enumerate(metrics.get("class_names", [])):
+            values = metrics.get("per_class", {}).get(name, {})
+            low, high = _recall_interval(metrics, index)
+            rows.append({
+                "model": entry.name, "class": name, "precision": values.get("precision"),
+                "recall": values.get("recall"), "recall CI low": low, "recall CI high": high,
+                "specificity": values.get("specificity"), "F1": values.get("f1"),
+                "ROC AUC": values.get("roc_auc"), "support": values.get("support"),
+            })
+    return pd.DataFrame(rows)
+
+
+def metric_intervals(entries: list[ModelEntry], metric: str) -> pd.DataFrame:
+    """Columns model, group, value, low, high for a bar chart with error bars.
+
+    ``metric`` is "accuracy", "macro_f1" or "recall" (one bar per class).
+    """
+    rows = []
+    for entry in entries:
+        metrics = entry.metrics or {}
+        if metric == "recall":
+            for index, name in enumerate(metrics.get("class_names", [])):
+                low, high = _recall_interval(metrics, index)
+                rows.append({"model": entry.name, "group": name,
+                             "value": metrics["per_class"][name]["recall"], "low": low, "high": high})
+        else:
+            low, high = _ci(metrics, metric)
+            rows.append({"model": entry.name, "group": METRIC_LABELS.get(metric, metric), "value": metrics.get(metric),
+                         "low": low, "high": high})
+    return pd.DataFrame(rows, columns=["model", "group", "value", "low", "high"])
+
+
+def per_source_table(entries: list[ModelEntry]) -> pd.DataFrame:
+    """Test metrics per data source for the models whose metrics have them (else empty)."""
+    rows = []
+    for entry in entries:
+        for source, values in ((entry.metrics or {}).get("per_source") or {}).items():
+            row = {"model": entry.name, "source": source, "test images": values.get("n_images"),
+                   "accuracy": values.get("accuracy"), "macro-F1": values.get("macro_f1")}
+            row.update({f"recall {name}": value for name, value in (values.get("recall") or {}).items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def confusion(metrics: dict, normalise: bool) -> np.ndarray:
+    """The confusion matrix (rows = true class), optionally as fractions of each row."""
+    matrix = np.asarray(metrics["confusion_matrix"], dtype=np.float64)
+    if not normalise:
+        return matrix
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+
+@dataclass(frozen=True)
+class Curve:
+    model: str
+    x: np.ndarray
+    y: np.ndarray
+    area: float  # ROC AUC or average precision
+
+
+def _class_scores(predictions: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    column = f"p_{name}"
+    if column not in predictions or "label" not in predictions:
+        return None
+    truth = (predictions["label"].astype(str) == name).to_numpy()
+    if truth.all() or not truth.any():
+        return None  # a curve needs positives and negatives
+    return truth, predictions[column].to_numpy(dtype=np.float64)
+
+
+def class_curves(predictions: dict[str, pd.DataFrame], name: str) -> tuple[list[Curve], list[Curve]]:
+    """ROC and precision-recall curves of class ``name`` (one vs rest) for each model."""
+    roc, pr = [], []
+    for model, frame in predictions.items():
+        scores = _class_scores(frame, name)
+        if scores is None:
+            continue
+        truth, score = scores
+        fpr, tpr, _ = roc_curve(truth, score)
+        roc.append(Curve(model, fpr, tpr, float(roc_auc_score(truth, score))))
+        precision, recall, _ = precision_recall_curve(truth, score)
+        pr.append(Curve(model, recall, precision, float(average_precision_score(truth, score))))
+    return roc, pr
+
+
+def reliability(metrics: dict) -> pd.DataFrame:
+    """The non-empty calibration bins: mean confidence, accuracy and count."""
+    bins = pd.DataFrame(metrics.get("reliability") or [],
+                        columns=["lower", "upper", "count", "confidence", "accuracy"])
+    return bins[bins["count"].fillna(0) > 0].reset_index(drop=True)
+
+
+def training_datasets(entries: list[ModelEntry]) -> list[tuple[dict, list[str]]]:
+    """The distinct training data sets (config.json ``data``) and the models trained on each."""
+    groups: dict[str, tuple[dict, list[str]]] = {}
+    for entry in entries:
+        data = entry.config.get("data") or {}
+        key = repr((data.get("name"), data.get("path"), data.get("counts")))
+        groups.setdefault(key, (data, []))[1].append(entry.name)
+    return list(groups.values())
+
+
+def counts_table(counts: dict[str, dict[str, int]]) -> pd.DataFrame:
+    """Images per class (rows) and split (columns), with totals."""
+    table = pd.DataFrame(counts).fillna(0).astype(int)
+    table["total"] = table.sum(axis=1)
+    table.loc["total"] = table.sum(axis=0)
+    return table

@@ -1,0 +1,100 @@
+"""Every cached loader of the dashboard, in one place.
+
+``st.cache_resource`` holds shared objects (loaded models with their visualizers);
+``st.cache_data`` holds values (artifacts, decoded images, predictions, maps). Cache keys
+include a stamp of the model folder's files, so a retrained model is picked up. Modules that
+import TensorFlow are imported inside the functions that need them, so that the comparison
+page never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pipeline.config import CARD_FILE, PREDICTIONS_FILE
+
+from . import catalog, images
+
+if TYPE_CHECKING:
+    from .explain import Explainer
+
+log = logging.getLogger(__name__)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scan(root: str, stamp: tuple[tuple[str, str], ...]) -> catalog.Catalog:
+    return catalog.scan(Path(root))
+
+
+def load_catalog() -> catalog.Catalog:
+    """The models under the models folder, re-read whenever one of their files changes."""
+    root = catalog.models_root()
+    return _scan(str(root), catalog.root_stamp(root))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def predictions(folder: str, stamp: str) -> pd.DataFrame | None:
+    """The test-set predictions of a model, or None when the file is missing or unreadable."""
+    path = Path(folder) / PREDICTIONS_FILE
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def model_card(folder: str, stamp: str) -> str | None:
+    try:
+        return (Path(folder) / CARD_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("cannot read the model card of %s: %s", folder, exc)
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def decode(data: bytes, name: str) -> np.ndarray:
+    """Decoded upload (kept in memory only); raises ``images.ImageInputError``."""
+    return images.decode_image(data, name)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def decode_file(path: str) -> np.ndarray:
+    """A shipped or training image from disk, decoded like an upload."""
+    return images.decode_image(Path(path).read_bytes(), path)
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=5)
+def explainer(folder: str, stamp: str) -> Explainer:
+    """The loaded model and its visualizers, built once and shared; raises ``ArtifactError``."""
+    from .explain import Explainer
+
+    return Explainer(folder)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def probabilities(folder: str, stamp: str, digest: str, _gray: np.ndarray) -> np.ndarray:
+    """Class probabilities of the image with SHA-256 ``digest`` (``_gray``, not hashed)."""
+    model = explainer(folder, stamp)
+    return model.probabilities(images.model_input(_gray, model.input_size))
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM and Grad-CAM++...", max_entries=128)
+def attention_maps(folder: str, stamp: str, digest: str, class_index: int,
+                   _gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM and Grad-CAM++ maps, cached by model, image digest and class."""
+    model = explainer(folder, stamp)
+    return model.maps(images.model_input(_gray, model.input_size), class_index)
+
+
+@st.cache_data(show_spinner="Drawing augmentations...", max_entries=16)
+def augmentations(digest: str, size: int, count: int, seed: int, flip: bool, _gray: np.ndarray) -> np.ndarray:
+    from .augment_preview import augmented_versions
+
+    return augmented_versions(_gray, size, count, seed, flip)

@@ -1,0 +1,102 @@
+"""Draw attention maps over X-rays: arrays in, RGB arrays or PNG bytes out.
+
+Maps arrive scaled to 0-1; every map is drawn on the same 0-1 colour scale.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from plotly.colors import sample_colorscale, unlabel_rgb
+
+# Shown name -> plotly colour scale.
+COLORMAPS = {"Jet": "Jet", "Turbo": "Turbo", "Inferno": "Inferno", "Viridis": "Viridis", "Hot": "Hot"}
+DISPLAY_SIZE = 384
+TITLE_HEIGHT = 28
+BAR_HEIGHT = 16
+GAP = 8
+MAP_TITLES = ("Grad-CAM", "Grad-CAM++")
+
+
+@lru_cache(maxsize=len(COLORMAPS))
+def colormap_lut(name: str) -> np.ndarray:
+    """A (256, 3) uint8 lookup table for the colour scale ``name``."""
+    if name not in COLORMAPS:
+        raise ValueError(f"unknown colour map {name!r}; valid: {', '.join(COLORMAPS)}")
+    colours = sample_colorscale(COLORMAPS[name], np.linspace(0.0, 1.0, 256).tolist(), colortype="rgb")
+    return np.array([unlabel_rgb(colour) for colour in colours], dtype=np.float64).round().astype(np.uint8)
+
+
+def resize_map(cam: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of a float map to (size, size), clipped to 0-1."""
+    image = Image.fromarray(np.asarray(cam, dtype=np.float32), "F")
+    return np.clip(np.asarray(image.resize((size, size), Image.Resampling.BILINEAR)), 0.0, 1.0)
+
+
+def colorize(cam: np.ndarray, colormap: str) -> np.ndarray:
+    """0-1 map -> RGB uint8 through the colour map."""
+    indices = np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return colormap_lut(colormap)[indices]
+
+
+def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float, colormap: str) -> np.ndarray:
+    """Blend the coloured map over the (size, size) grayscale image; the map is resized to it."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must lie in 0-1, got {opacity}")
+    size = gray.shape[0]
+    coloured = colorize(resize_map(cam, size), colormap).astype(np.float64)
+    base = gray_rgb(gray).astype(np.float64)
+    return np.round((1.0 - opacity) * base + opacity * coloured).astype(np.uint8)
+
+
+def gray_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def attention_panels(gray: np.ndarray, maps: Sequence[np.ndarray], opacity: float,
+                     colormap: str) -> list[tuple[str, np.ndarray]]:
+    """The image, then the Grad-CAM and Grad-CAM++ overlays, as (title, RGB) pairs."""
+    return [("Original", gray_rgb(gray))] + [
+        (title, overlay(gray, cam, opacity, colormap)) for title, cam in zip(MAP_TITLES, maps)
+    ]
+
+
+def is_flat(cam: np.ndarray) -> bool:
+    """True when a map carries no information (all values equal)."""
+    return float(np.ptp(cam)) < 1e-6
+
+
+def colorbar(colormap: str, width: int, height: int = BAR_HEIGHT) -> np.ndarray:
+    """A horizontal strip from 0 (left) to 1 (right) of the colour map."""
+    ramp = np.linspace(0.0, 1.0, width)[None, :].repeat(height, axis=0)
+    return colorize(ramp, colormap)
+
+
+def to_png(image: np.ndarray | Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def panel_png(panels: Sequence[tuple[str, np.ndarray]], colormap: str, caption: str) -> bytes:
+    """Equal-sized RGB panels side by side, each under its title, with the colour bar and a caption."""
+    size = panels[0][1].shape[0]
+    font = ImageFont.load_default(size=14)
+    width = len(panels) * size + (len(panels) - 1) * GAP
+    height = TITLE_HEIGHT + size + GAP + BAR_HEIGHT + 2 * TITLE_HEIGHT
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, (title, rgb) in enumerate(panels):
+        left = index * (size + GAP)
+        draw.text((left + 4, 6), title, fill="black", font=font)
+        canvas.paste(Image.fromarray(rgb), (left, TITLE_HEIGHT))
+    bar_top = TITLE_HEIGHT + size + GAP
+    canvas.paste(Image.fromarray(colorbar(colormap, width)), (0, bar_top))
+    draw.text((4, bar_top + BAR_HEIGHT + 4), "low  <-  relative model attention (each map scaled to 0-1)  ->  high",
+              fill="black", font=font)
+    draw.text((4, bar_top + BAR_HEIGHT + TITLE_HEIGHT), caption, fill="black", font=font)
+    return to_png(canvas)

@@ -1,0 +1,102 @@
+"""Compare models: test metrics of every saved model, from JSON and CSV only (no TensorFlow)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, compare, layout, loaders
+from dashboard.catalog import ModelEntry
+
+PERCENT = st.column_config.NumberColumn(format="percent")
+COLUMNS_PER_ROW = 2
+METRIC_CHOICES = {"Accuracy": "accuracy", "Macro-F1": "macro_f1", "Recall per class": "recall"}
+
+
+def summary(entries: list[ModelEntry]) -> None:
+    table = compare.comparison_table(entries)
+    ratio_columns = [c for c in table.columns if c.startswith(("accuracy", "macro-F1", "recall", "specificity"))]
+    config = {column: PERCENT for column in ratio_columns}
+    config.update({
+        "ROC AUC (macro)": st.column_config.NumberColumn(format="%.3f"),
+        "ECE": st.column_config.NumberColumn(format="%.3f", help="expected calibration error; lower is better"),
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "file size (MB)": st.column_config.NumberColumn(format="%.1f"),
+        "inference (ms/image)": st.column_config.NumberColumn(format="%.1f"),
+    })
+    st.dataframe(table, hide_index=True, column_config=config)
+    st.download_button("Download the table (CSV)", table.to_csv(index=False).encode("utf-8"),
+                       file_name="model_comparison.csv", mime="text/csv", icon=":material/download:")
+    with st.expander("Metrics per class"):
+        per_class = compare.per_class_table(entries)
+        st.dataframe(per_class, hide_index=True, column_config={
+            c: PERCENT for c in ("precision", "recall", "recall CI low", "recall CI high", "specificity", "F1")})
+
+
+def interval_chart(entries: list[ModelEntry]) -> None:
+    label = st.segmented_control("Metric", list(METRIC_CHOICES), default="Accuracy", key="compare-metric")
+    metric = METRIC_CHOICES[label or "Accuracy"]
+    st.plotly_chart(charts.interval_bars(compare.metric_intervals(entries, metric),
+                                         f"{label or 'Accuracy'} on the test set, with 95% bootstrap intervals"))
+
+
+def confusion_matrices(entries: list[ModelEntry]) -> None:
+    normalised = st.toggle("Row-normalised (share of each true class)", key="compare-normalised")
+    for start in range(0, len(entries), COLUMNS_PER_ROW):
+        columns = st.columns(COLUMNS_PER_ROW)
+        for column, entry in zip(columns, entries[start:start + COLUMNS_PER_ROW]):
+            matrix = compare.confusion(entry.metrics, normalised)
+            column.plotly_chart(charts.confusion_heatmap(matrix, entry.metrics["class_names"], entry.name,
+                                                         normalised), key=f"cm-{entry.name}")
+
+
+def curves(entries: list[ModelEntry]) -> None:
+    frames = {e.name: f for e in entries if (f := loaders.predictions(str(e.folder), e.stamp)) is not None}
+    if not frames:
+        st.info("No predictions.csv found, so no curves can be drawn.")
+        return
+    classes = compare.class_union(entries)
+    for tab, name in zip(st.tabs(classes), classes):
+        roc, pr = compare.class_curves(frames, name)
+        if not roc:
+            tab.info(f"The test predictions hold no positive and negative examples of {name}.")
+            continue
+        left, right = tab.columns(2)
+        left.plotly_chart(charts.curve_figure(roc, "roc", f"ROC, {name} vs rest"), key=f"roc-{name}")
+        right.plotly_chart(charts.curve_figure(pr, "pr", f"Precision-recall, {name} vs rest"), key=f"pr-{name}")
+
+
+def calibration_and_sources(entries: list[ModelEntry]) -> None:
+    bins = {e.name: compare.reliability(e.metrics) for e in entries}
+    st.plotly_chart(charts.reliability_figure({k: v for k, v in bins.items() if not v.empty}))
+    st.subheader("Per data source")
+    sources = compare.per_source_table(entries)
+    if sources.empty:
+        st.info("The metrics name no data sources (the data folder had no manifest with a source column).")
+        return
+    st.caption("A model that scores very differently per source may have learnt the source "
+               "(hospital, scanner, age group) rather than the finding.")
+    st.plotly_chart(charts.source_bars(sources))
+    ratio = [c for c in sources.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
+    st.dataframe(sources, hide_index=True, column_config={c: PERCENT for c in ratio})
+
+
+def main() -> None:
+    st.title("Compare models")
+    catalog = loaders.load_catalog()
+    layout.show_problems(catalog)
+    entries = catalog.evaluated
+    if not layout.require_models(catalog, entries, "with test metrics"):
+        return
+    st.caption(f"{len(entries)} model(s) from `{catalog.root}`. All figures are on each model's own "
+               "held-out test split; models trained on different data are not directly comparable.")
+    summary(entries)
+    interval_chart(entries)
+    st.subheader("Confusion matrices")
+    confusion_matrices(entries)
+    st.subheader("ROC and precision-recall curves (from predictions.csv)")
+    curves(entries)
+    st.subheader("Calibration")
+    calibration_and_sources(entries)
+
+
+main()

@@ -1,0 +1,188 @@
+"""Every page of the dashboard through Streamlit's AppTest, with the tiny models of the suite."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+from test_dashboard_images import dicom_bytes, twelve_bit
+
+from pipeline.config import DISCLAIMER
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "dashboard" / "streamlit_app.py"
+PAGES = ("views/compare.py", "views/explain.py", "views/data.py", "views/cards.py")
+TIMEOUT = 120  # the first run of a page that loads TensorFlow and a model
+TRAIN_HINT = "python -m pipeline train --backbone MobileNet"
+
+
+def open_page(monkeypatch, models: Path, page: str = PAGES[0]) -> AppTest:
+    monkeypatch.setenv("XRAY_MODELS_DIR", str(models))
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    app.run()
+    if page != PAGES[0]:
+        app.switch_page(page)
+        app.run(timeout=TIMEOUT)
+    assert_healthy(app)
+    return app
+
+
+def assert_healthy(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.warning[0].value == DISCLAIMER
+
+
+def png(gray: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(element.value) for element in elements)
+
+
+def test_compare_page(monkeypatch, models_dir):
+    app = open_page(monkeypatch, models_dir)
+    assert app.title[0].value == "Compare models"
+    table = app.dataframe[0].value
+    assert list(table["model"]) == ["MobileNet", "SmallCNN"]
+    assert {"accuracy CI low", "recall COVID", "specificity Normal", "ECE", "parameters"} <= set(table.columns)
+    assert app.download_button[0].label.startswith("Download the table")
+    assert "Per data source" in texts(app.subheader)
+    app.toggle[0].set_value(True).run()
+    app.segmented_control[0].set_value("Recall per class").run()
+    assert_healthy(app)
+    assert not app.error
+
+
+def test_compare_page_does_not_import_tensorflow(models_dir):
+    script = (
+        "import json, sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"app = AppTest.from_file({str(APP)!r}, default_timeout=60).run()\n"
+        "print(json.dumps({'exceptions': [e.value for e in app.exception], 'title': app.title[0].value,\n"
+        "                  'heavy': sorted(m for m in ('tensorflow', 'keras', 'tf_keras_vis') if m in sys.modules)}))\n"
+    )
+    env = {**os.environ, "XRAY_MODELS_DIR": str(models_dir)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"exceptions": [], "title": "Compare models", "heavy": []}
+
+
+def test_explain_page_with_a_sample(monkeypatch, models_dir):
+    import streamlit as st
+
+    from dashboard.explain import Explainer
+
+    st.cache_data.clear()
+    calls = []
+    original = Explainer.maps
+    monkeypatch.setattr(Explainer, "maps", lambda self, *a: calls.append(a[1]) or original(self, *a))
+    app = open_page(monkeypatch, models_dir, PAGES[1])
+    assert "Grad-CAM" in [c for image in app.image for c in image.captions]
+    assert [image.captions[0] for image in app.image][:3] == ["Original", "Grad-CAM", "Grad-CAM++"]
+    assert app.download_button[0].label == "Download the overlays (PNG)"
+    assert len(calls) == 1  # the predicted class of the first model
+    app.slider(key="explain-opacity").set_value(0.8).run()
+    app.selectbox(key="explain-colormap").set_value("Viridis").run()
+    assert_healthy(app)
+    assert len(calls) == 1  # drawing options never recompute a map
+    app.selectbox(key="explain-model").set_value("SmallCNN").run(timeout=TIMEOUT)
+    assert len(calls) == 2
+    class_box = next(box for box in app.selectbox if box.label == "Explain the class")
+    other = next(name for name in class_box.options if name != class_box.value)
+    class_box.set_value(other).run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert not app.error and len(calls) == 3 and calls[-1] == class_box.options.index(other)
+
+
+def test_explain_page_all_models(monkeypatch, models_dir):
+    app = open_page(monkeypatch, models_dir, PAGES[1])
+    app.segmented_control(key="explain-mode").set_value("All models").run(timeout=TIMEOUT)
+    assert_healthy(app)
+    captions = [image.captions[0] for image in app.image]
+    assert sum(caption.startswith("Grad-CAM (") for caption in captions) == 2
+    assert sum(caption.startswith("Grad-CAM++ (") for caption in captions) == 2
+    assert "MobileNet" in texts(app.markdown) and "SmallCNN" in texts(app.markdown)
+
+
+def test_explain_page_bad_uploads_keep_the_session(monkeypatch, models_dir):
+    app = open_page(monkeypatch, models_dir, PAGES[1])
+    for name, data, words in [("notes.png", b"definitely not an image", "not a readable"),
+                              ("tiny.png", png(np.zeros((16, 16), np.uint8)), "too small"),
+                              ("strip.png", png(np.zeros((40, 400), np.uint8)), "too elongated"),
+                              ("empty.dcm", b"", "empty"),
+                              ("report.dcm", dicom_bytes(twelve_bit(), with_pixels=False), "no pixel data")]:
+        app.file_uploader[0].set_value((name, data, "application/octet-stream")).run(timeout=TIMEOUT)
+        assert not app.exception
+        assert words in texts(app.error)
+        assert not app.image
+    good = np.tile(np.linspace(0, 255, 96), (96, 1)).astype(np.uint8)
+    for name, data in [("xray.png", png(good)), ("xray.dcm", dicom_bytes(twelve_bit(), "MONOCHROME1"))]:
+        app.file_uploader[0].set_value((name, data, "application/octet-stream")).run(timeout=TIMEOUT)
+        assert_healthy(app)
+        assert not app.error and len(app.image) >= 3
+        assert "Explaining your upload." in texts(app.caption)
+
+
+def test_data_page(monkeypatch, models_dir):
+    app = open_page(monkeypatch, models_dir, PAGES[2])
+    headings = texts(app.subheader)
+    assert "used by MobileNet, SmallCNN" in headings and "Training augmentation, live" in headings
+    draws = [image for image in app.image if image.captions[0].startswith("draw ")]
+    assert len(draws) == 8
+    before = [image.value for image in draws]
+    next(button for button in app.button if button.label == "New draw").click().run(timeout=TIMEOUT)
+    assert_healthy(app)
+    after = [image.value for image in app.image if image.captions[0].startswith("draw ")]
+    assert after != before and app.session_state["augment-draw"] == 1
+
+
+def test_cards_page(monkeypatch, models_dir):
+    app = open_page(monkeypatch, models_dir, PAGES[3])
+    text = texts(app.markdown)
+    assert "# MobileNet chest X-ray classifier" in text and "# SmallCNN chest X-ray classifier" in text
+    for citation in ("Chowdhury", "Rahman", "Kermany", "Cohen", "arXiv:2006.11988", "Cell"):
+        assert citation in text
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_explains_how_to_train_when_there_are_no_models(monkeypatch, tmp_path, page):
+    app = open_page(monkeypatch, tmp_path / "nothing-here", page)
+    assert TRAIN_HINT in texts(app.info)
+    assert not app.error
+
+
+@pytest.fixture
+def with_broken_model(models_dir, tmp_path) -> Path:
+    root = tmp_path / "models"
+    for name in ("MobileNet", "SmallCNN"):
+        shutil.copytree(models_dir / name, root / name)
+    shutil.copytree(models_dir / "SmallCNN", root / "Broken")
+    model_file = root / "Broken" / "model.keras"
+    model_file.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 3])
+    return root
+
+
+@pytest.mark.parametrize("page", PAGES[:2])
+def test_a_broken_model_folder_is_named_and_the_others_work(monkeypatch, with_broken_model, page):
+    app = open_page(monkeypatch, with_broken_model, page)
+    warnings = texts(app.warning[1:])
+    assert "Broken" in warnings and "model.keras" in warnings
+    assert not app.error
+    if page == PAGES[1]:
+        assert app.selectbox(key="explain-model").options == ["MobileNet", "SmallCNN"]
+        assert len(app.image) >= 3
+    else:
+        assert len(app.dataframe[0].value) == 3  # its metrics are still there to compare
