@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # makes ``pipeline`` and ``dashboard`` importable
 
-from dashboard.layout import disclaimer
+from dashboard.layout import disclaimer  # noqa: E402  (needs the path above)
 
 VIEWS = Path(__file__).resolve().parent / "views"
 

@@ -59,6 +59,17 @@ def read_metrics(folder: str | Path) -> dict:
     return metrics
 
 
+def check_model_dir(folder: str | Path) -> tuple[dict, dict]:
+    """Config and metrics of a model folder, checked against each other; ArtifactError if broken."""
+    config, metrics = read_config(folder), read_metrics(folder)
+    if metrics["class_names"] != config["classes"]:
+        raise ArtifactError(f"{folder}: {METRICS_FILE} classes {metrics['class_names']} differ from "
+                            f"{CONFIG_FILE} classes {config['classes']}")
+    if not (Path(folder) / MODEL_FILE).is_file():
+        raise ArtifactError(f"{folder}: {MODEL_FILE} is missing")
+    return config, metrics
+
+
 def list_model_dirs(root: str | Path) -> list[Path]:
     """Model folders under ``root``: visible sub-folders holding a model or a config file."""
     root = Path(root)

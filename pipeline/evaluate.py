@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import data, metrics
+from . import artifacts, data, metrics
 from .config import PREDICTIONS_FILE
 from .inputs import make_dataset
 
@@ -71,6 +71,7 @@ def evaluate_folder(model_dir: str | Path, data_dir: str | Path, batch_size: int
     """Evaluate a saved model on every labelled image of any folder in the accepted layouts."""
     from .model import load_trained_model
 
+    artifacts.check_model_dir(model_dir)
     model, classes = load_trained_model(model_dir)
     dataset = data.scan_dataset(data_dir, classes=classes)
     result, _ = evaluate_samples(model, classes, dataset.samples, dataset.root, batch_size)

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from . import artifacts
 from .backbones import Backbone, preprocessing_affine
@@ -133,7 +132,3 @@ def load_trained_model(folder: str | Path) -> tuple[keras.Model, list[str]]:
         )
     return model, classes
 
-
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities for RGB 0-255 images of shape (n, size, size, 3)."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)

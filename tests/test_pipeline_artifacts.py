@@ -86,3 +86,19 @@ def test_model_card_states_data_weights_metrics_and_command(models_dir):
     assert f"{100 * metrics['accuracy']:.1f}%" in text
     assert "### Per data source" in text and "source-0" in text
     assert (folder / "README.md").read_text() == text
+
+
+def test_check_model_dir_names_the_broken_file(tmp_path, models_dir):
+    import shutil
+
+    folder = tmp_path / "MobileNet"
+    shutil.copytree(models_dir / "MobileNet", folder)
+    config, metrics = artifacts.check_model_dir(folder)
+    assert config["classes"] == metrics["class_names"]
+    metrics["class_names"] = ["A", "B", "C"]
+    (folder / METRICS_FILE).write_text(json.dumps(metrics))
+    with pytest.raises(ArtifactError, match=f"{folder}: metrics.json classes .* differ from config.json"):
+        artifacts.check_model_dir(folder)
+    (folder / METRICS_FILE).unlink()
+    with pytest.raises(ArtifactError, match=f"{folder}: metrics.json is missing"):
+        artifacts.check_model_dir(folder)

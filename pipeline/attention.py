@@ -1,0 +1,142 @@
+"""Model attention maps (Grad-CAM family, computed by tf-keras-vis) at compiled-graph speed.
+
+tf-keras-vis rebuilds a functional model around the CAM layer and runs it eagerly on every
+call, several times slower than the network itself. Here it gets a three-layer proxy, built
+once: the network up to the CAM layer and the rest of it each run as one compiled
+``tf.function``. tf-keras-vis still does all the map arithmetic, so the maps equal its plain
+output. Grad-CAM methods need the gradient of the class score with respect to the CAM layer
+only, so the part below that layer runs its plain inference graph, with no backward pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tf_keras_vis.gradcam import Gradcam
+from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+from tf_keras_vis.utils.scores import CategoricalScore
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CamMethod:
+    """A tf-keras-vis visualizer class and the keyword arguments of its call."""
+
+    visualizer: type
+    arguments: dict = field(default_factory=dict)
+
+
+CAM_METHODS: dict[str, CamMethod] = {
+    "Grad-CAM": CamMethod(Gradcam),
+    "Grad-CAM++": CamMethod(GradcamPlusPlus),
+}
+DEFAULT_METHODS = ("Grad-CAM", "Grad-CAM++")
+
+
+class CompiledPart(keras.layers.Layer):
+    """Runs a part of a Keras model as one compiled graph inside an eager caller.
+
+    With ``input_gradient=False`` its input gets a zero gradient, so a gradient tape outside
+    records one op instead of every layer, and the part runs its plain inference graph.
+    """
+
+    def __init__(self, part: keras.Model, input_gradient: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.part, self.input_gradient = part, input_gradient
+        self.run = tf.function(lambda x: part(x, training=False), reduce_retracing=True)
+
+    def call(self, x):
+        if self.input_gradient:
+            return self.run(x)
+
+        @tf.custom_gradient
+        def without_input_gradient(x):
+            def gradient(dy, variables=None):
+                return tf.zeros_like(x), [None] * len(variables or [])
+
+            return self.run(x), gradient
+
+        return without_input_gradient(x)
+
+    def compute_output_spec(self, x):
+        return self.part.compute_output_spec(x)
+
+
+def compiled_cam_model(model: keras.Model, layer: str) -> keras.Model:
+    """input -> [network up to ``layer``] -> ``layer`` (identity) -> [the rest, linear output].
+
+    The softmax of the output is replaced by a linear activation, as tf-keras-vis recommends
+    (``ReplaceToLinear``), on a copy: ``model`` itself is not changed.
+    """
+    linear = keras.models.clone_model(model)
+    linear.set_weights(model.get_weights())
+    ReplaceToLinear()(linear)
+    try:
+        cut = linear.get_layer(layer).output
+    except ValueError as exc:
+        raise ConfigError(f"layer {layer!r} is not in model {model.name}") from exc
+    below = keras.Model(linear.inputs, cut, name="below_cam_layer")
+    above = keras.Model(cut, linear.outputs, name="above_cam_layer")
+    image = keras.Input(model.input_shape[1:], name="image")
+    x = CompiledPart(below, input_gradient=False, name="below")(image)
+    x = keras.layers.Identity(name=layer)(x)
+    return keras.Model(image, CompiledPart(above, name="above")(x), name=f"{model.name}_cam")
+
+
+class AttentionModel:
+    """A classifier with its attention-map visualizers, built once and shared between callers.
+
+    Every call holds a lock: Keras models and tf-keras-vis visualizers are not thread-safe.
+    """
+
+    def __init__(self, model: keras.Model, layer: str, methods: tuple[str, ...] = DEFAULT_METHODS):
+        unknown = [m for m in methods if m not in CAM_METHODS]
+        if unknown:
+            raise ConfigError(f"unknown attention methods {unknown}; valid methods: {', '.join(CAM_METHODS)}")
+        self.model, self.layer, self.methods = model, layer, methods
+        self.input_size = int(model.input_shape[1])
+        self.cam_model = compiled_cam_model(model, layer)
+        self.visualizers = {m: CAM_METHODS[m].visualizer(self.cam_model, clone=False) for m in methods}
+        self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Trace every compiled graph now, so that no user waits for it."""
+        blank = np.zeros((self.input_size, self.input_size, 3), dtype=np.float32)
+        self.probabilities(blank)
+        self.maps(blank, 0)
+
+    def _batch(self, image: np.ndarray) -> tf.Tensor:
+        expected = (self.input_size, self.input_size, 3)
+        if image.shape != expected:
+            raise ValueError(f"model input must have shape {expected}, got {image.shape}")
+        return tf.constant(np.asarray(image, dtype=np.float32)[None])
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Softmax outputs, shape (classes,), for one (size, size, 3) RGB 0-255 image."""
+        batch = self._batch(image)
+        with self._lock:
+            return np.asarray(self._predict(batch)[0], dtype=np.float64)
+
+    def maps(self, image: np.ndarray, class_index: int) -> dict[str, np.ndarray]:
+        """Each method's (size, size) map of class ``class_index``, float32 in 0-1."""
+        classes = int(self.model.output_shape[-1])
+        if not 0 <= class_index < classes:
+            raise ValueError(f"class index {class_index} out of range 0-{classes - 1}")
+        batch, score = self._batch(image), CategoricalScore([class_index])
+        with self._lock:
+            raw = {name: visualizer(score, batch, penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
+                                    **CAM_METHODS[name].arguments)
+                   for name, visualizer in self.visualizers.items()}
+        return {name: _unit_range(cam[0]) for name, cam in raw.items()}
+
+
+def _unit_range(cam: np.ndarray) -> np.ndarray:
+    """float32 in 0-1; a map without positive evidence (NaN or all zero) becomes zeros."""
+    return np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32), nan=0.0), 0.0, 1.0)
