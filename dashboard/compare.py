@@ -9,12 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
 
 from .catalog import ModelEntry
 
@@ -157,6 +151,9 @@ def _class_scores(predictions: pd.DataFrame, name: str) -> tuple[np.ndarray, np.
 
 def class_curves(predictions: dict[str, pd.DataFrame], name: str) -> tuple[list[Curve], list[Curve]]:
     """ROC and precision-recall curves of class ``name`` (one vs rest) for each model."""
+    # Imported here: scikit-learn takes about a second to import and the table comes first.
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
     roc, pr = [], []
     for model, frame in predictions.items():
         scores = _class_scores(frame, name)

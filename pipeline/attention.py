@@ -71,18 +71,19 @@ class CompiledPart(keras.layers.Layer):
 def compiled_cam_model(model: keras.Model, layer: str) -> keras.Model:
     """input -> [network up to ``layer``] -> ``layer`` (identity) -> [the rest, linear output].
 
-    The softmax of the output is replaced by a linear activation, as tf-keras-vis recommends
-    (``ReplaceToLinear``), on a copy: ``model`` itself is not changed.
+    The part below ``layer`` shares the model's weights. The part above it (the small head) is
+    a copy whose softmax is replaced by a linear activation, as tf-keras-vis recommends
+    (``ReplaceToLinear``): ``model`` itself is not changed and its weights are not duplicated.
     """
-    linear = keras.models.clone_model(model)
-    linear.set_weights(model.get_weights())
-    ReplaceToLinear()(linear)
     try:
-        cut = linear.get_layer(layer).output
+        cut = model.get_layer(layer).output
     except ValueError as exc:
         raise ConfigError(f"layer {layer!r} is not in model {model.name}") from exc
-    below = keras.Model(linear.inputs, cut, name="below_cam_layer")
-    above = keras.Model(cut, linear.outputs, name="above_cam_layer")
+    below = keras.Model(model.inputs, cut, name="below_cam_layer")
+    head = keras.Model(cut, model.outputs)
+    above = keras.models.clone_model(head)
+    above.set_weights(head.get_weights())
+    ReplaceToLinear()(above)
     image = keras.Input(model.input_shape[1:], name="image")
     x = CompiledPart(below, input_gradient=False, name="below")(image)
     x = keras.layers.Identity(name=layer)(x)

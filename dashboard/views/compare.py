@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, compare, layout, loaders
+from dashboard import compare, layout, loaders
 from dashboard.catalog import ModelEntry
 
 PERCENT = st.column_config.NumberColumn(format="percent")
@@ -33,6 +33,7 @@ def summary(entries: list[ModelEntry]) -> None:
 
 
 def interval_chart(entries: list[ModelEntry]) -> None:
+    from dashboard import charts  # plotly loads after the table is on screen
     label = st.segmented_control("Metric", list(METRIC_CHOICES), default="Accuracy", key="compare-metric")
     metric = METRIC_CHOICES[label or "Accuracy"]
     st.plotly_chart(charts.interval_bars(compare.metric_intervals(entries, metric),
@@ -40,6 +41,7 @@ def interval_chart(entries: list[ModelEntry]) -> None:
 
 
 def confusion_matrices(entries: list[ModelEntry]) -> None:
+    from dashboard import charts  # plotly loads after the table is on screen
     normalised = st.toggle("Row-normalised (share of each true class)", key="compare-normalised")
     for start in range(0, len(entries), COLUMNS_PER_ROW):
         columns = st.columns(COLUMNS_PER_ROW)
@@ -50,6 +52,7 @@ def confusion_matrices(entries: list[ModelEntry]) -> None:
 
 
 def curves(entries: list[ModelEntry]) -> None:
+    from dashboard import charts  # plotly loads after the table is on screen
     frames = {e.name: f for e in entries if (f := loaders.predictions(str(e.folder), e.stamp)) is not None}
     if not frames:
         st.info("No predictions.csv found, so no curves can be drawn.")
@@ -66,6 +69,7 @@ def curves(entries: list[ModelEntry]) -> None:
 
 
 def calibration_and_sources(entries: list[ModelEntry]) -> None:
+    from dashboard import charts  # plotly loads after the table is on screen
     bins = {e.name: compare.reliability(e.metrics) for e in entries}
     st.plotly_chart(charts.reliability_figure({k: v for k, v in bins.items() if not v.empty}))
     st.subheader("Per data source")
