@@ -21,10 +21,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from drivers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    MODELS_DIR_VAR,
+    free_port,
+    wait_until_healthy,
+)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from pipeline import artifacts  # noqa: E402
-from drivers import CHROMIUM, CHROMIUM_ARGS, MODELS_DIR_VAR, free_port, wait_until_healthy  # noqa: E402
 
 TABLE = '[data-testid="stDataFrame"]'
 
