@@ -70,6 +70,11 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", required=True)
     evaluate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    audit = commands.add_parser("audit", help="lung-attention audit of a saved model's Grad-CAM maps")
+    audit.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
+    audit.add_argument("--data-dir", required=True,
+                       help="X-rays with boxes.csv (a box per lung) or <Class>/masks/ beside <Class>/images/")
+    audit.add_argument("--json", action="store_true", help="print one JSON object")
     return root
 
 
@@ -116,7 +121,24 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(f"  {name:16s} recall {m['recall']:.4f}  precision {m['precision']:.4f}  support {m['support']}")
 
 
-COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate}
+def run_audit(args: argparse.Namespace) -> None:
+    from .audit import audit_model_dir
+
+    result = audit_model_dir(args.model, args.data_dir)
+    if args.json:
+        print(json.dumps(result))
+        return
+    overall = result["overall"]
+    print(f"{args.model}: {overall['n_images']} images with lung {result['reference']}; "
+          f"a uniform map puts {overall['baseline_share']:.1%} of its energy inside")
+    for method in result["methods"]:
+        m = overall[method]
+        energy = "n/a" if m["energy_inside"] is None else f"{m['energy_inside']:.1%}"
+        hits = "n/a" if m["pointing_hit_rate"] is None else f"{m['pointing_hit_rate']:.1%}"
+        print(f"  {method:10s} energy inside the lungs {energy}, peak inside {hits}")
+
+
+COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate, "audit": run_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,16 @@ def read_json(folder: Path, name: str, required: tuple[str, ...] = ()) -> dict:
     return data
 
 
+def update_json(folder: Path, name: str, key: str, value) -> dict:
+    """Set ``key`` in ``folder/name`` and replace the file in one rename; returns the new object."""
+    data = read_json(folder, name)
+    data[key] = value
+    staging = folder / f".{name}.tmp"
+    write_json(staging, data)
+    os.replace(staging, folder / name)
+    return data
+
+
 def read_config(folder: str | Path) -> dict:
     config = read_json(Path(folder), CONFIG_FILE, REQUIRED_CONFIG_KEYS)
     if not isinstance(config["classes"], list) or not config["classes"]:

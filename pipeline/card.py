@@ -18,6 +18,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _lung_attention_section(audit: dict) -> list[str]:
+    overall = audit["overall"]
+    rows = [[m, _pct(overall[m]["energy_inside"]), _pct(overall[m]["pointing_hit_rate"]),
+             _pct(overall["baseline_share"])] for m in audit["methods"]]
+    return [
+        "## Model attention on the lungs",
+        f"Maps of the predicted class on {overall['n_images']} X-rays of `{audit['data_dir']}` with lung "
+        f"{audit['reference']} ({'exact' if audit['reference'] == 'masks' else 'coarse'} reference; "
+        "`python -m pipeline audit`).",
+        _table(["method", "energy inside the lungs", "peak inside the lungs", "uniform map (baseline)"], rows),
+    ]
+
+
 def render_model_card(config: dict, metrics: dict) -> str:
     classes = config["classes"]
     data = config.get("data", {})
@@ -58,6 +71,8 @@ def render_model_card(config: dict, metrics: dict) -> str:
         rows = [[s, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"])]
                 for s, m in metrics["per_source"].items()]
         sections += ["### Per data source", _table(["source", "images", "accuracy", "macro-F1"], rows)]
+    if metrics.get("lung_attention"):
+        sections += _lung_attention_section(metrics["lung_attention"])
     sections += [
         "## Limits",
         "- Research use only; not validated on any clinical population.",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -20,6 +22,11 @@ def load_image(path: tf.Tensor, size: int) -> tf.Tensor:
 def to_model_input(images: tf.Tensor) -> tf.Tensor:
     """Grayscale batch (uint8 or float) -> RGB float32 0-255, what every saved model takes."""
     return tf.image.grayscale_to_rgb(tf.cast(images, tf.float32))
+
+
+def model_input_from_file(path: str | Path, size: int) -> np.ndarray:
+    """One file as the model sees it in training: (size, size, 3) RGB float32 0-255."""
+    return to_model_input(load_image(tf.constant(str(path)), size)[None])[0].numpy()
 
 
 def make_dataset(

@@ -1,0 +1,157 @@
+"""Is the model looking at the lungs? A lung-attention audit of the Grad-CAM family of maps.
+
+For each image with a lung reference, the map of the predicted class is scored by the share of
+its energy inside the lungs and by the pointing game (is its peak inside?), beside the share a
+uniform map would get (the baseline). Two kinds of reference: a lung mask per image (the full
+COVID-19 Radiography Database ships ``<Class>/masks/``: exact) or a box per lung (``boxes.csv``
+with ``path, lung, x_min, y_min, x_max, y_max`` in pixels: coarse).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .config import IMAGE_EXTENSIONS
+from .data import find_class_root
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+BOXES_FILE = "boxes.csv"
+PLURAL = {"box": "boxes", "mask": "masks"}
+
+
+@dataclass(frozen=True)
+class LungReference:
+    path: Path  # the X-ray
+    region: np.ndarray  # bool (height, width) at the image's own size: True inside the lungs
+    kind: str  # "mask" (exact) or "box" (coarse)
+
+
+def region_from_boxes(boxes: list[tuple[float, float, float, float]], height: int, width: int) -> np.ndarray:
+    """Union of (x_min, y_min, x_max, y_max) boxes: pixels whose centre lies inside one."""
+    ys, xs = np.mgrid[0:height, 0:width] + 0.5
+    region = np.zeros((height, width), dtype=bool)
+    for x_min, y_min, x_max, y_max in boxes:
+        region |= (xs >= x_min) & (xs < x_max) & (ys >= y_min) & (ys < y_max)
+    return region
+
+
+def resize_region(region: np.ndarray, size: int) -> np.ndarray:
+    """A reference region squashed to ``size`` x ``size``, as the model input is."""
+    image = Image.fromarray(region.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST)
+    return np.asarray(image) > 127
+
+
+def read_box_references(folder: Path) -> list[LungReference]:
+    boxes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    with (folder / BOXES_FILE).open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            boxes[row["path"]].append(tuple(float(row[k]) for k in ("x_min", "y_min", "x_max", "y_max")))
+    references = []
+    for name, image_boxes in sorted(boxes.items()):
+        path = folder / name
+        if not path.is_file():
+            log.warning("%s names %s, which is missing: skipped", BOXES_FILE, path)
+            continue
+        with Image.open(path) as image:
+            width, height = image.size
+        references.append(LungReference(path, region_from_boxes(image_boxes, height, width), "box"))
+    return references
+
+
+def read_mask_references(folder: Path) -> list[LungReference]:
+    """``<Class>/images/<name>`` with ``<Class>/masks/<name>`` (the Kaggle layout)."""
+    references = []
+    for images in sorted(find_class_root(folder).glob("*/images")):
+        for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
+            mask_path = images.parent / "masks" / path.name
+            if mask_path.is_file():
+                with Image.open(mask_path) as mask:
+                    references.append(LungReference(path, np.asarray(mask.convert("L")) > 127, "mask"))
+    return references
+
+
+def find_references(folder: str | Path) -> list[LungReference]:
+    """Boxes when the folder has ``boxes.csv``, else masks beside the images."""
+    folder = Path(folder)
+    references = (read_box_references(folder) if (folder / BOXES_FILE).is_file()
+                  else read_mask_references(folder) if folder.is_dir() else [])
+    if not references:
+        raise DataError(f"no lung references in {str(folder)!r}: expected {BOXES_FILE} or "
+                        "<Class>/masks/ beside <Class>/images/")
+    return references
+
+
+def energy_inside(cam: np.ndarray, region: np.ndarray) -> float | None:
+    """Share of the map's total (non-negative) energy inside ``region``; None for an empty map."""
+    total = float(cam.sum())
+    return float(cam[region].sum()) / total if total > 0 else None
+
+
+def pointing_hit(cam: np.ndarray, region: np.ndarray) -> bool | None:
+    """Whether the map's peak lies inside ``region``; None for an empty map."""
+    if not cam.max() > 0:
+        return None
+    return bool(region.flat[int(np.argmax(cam))])
+
+
+def summarise(rows: list[dict], methods: tuple[str, ...]) -> dict:
+    """Mean energy inside, pointing-game hit rate and the uniform baseline over ``rows``."""
+    out = {"n_images": len(rows), "baseline_share": float(np.mean([r["baseline"] for r in rows]))}
+    for method in methods:
+        energies = [r[method]["energy"] for r in rows if r[method]["energy"] is not None]
+        hits = [r[method]["hit"] for r in rows if r[method]["hit"] is not None]
+        out[method] = {"energy_inside": float(np.mean(energies)) if energies else None,
+                       "pointing_hit_rate": float(np.mean(hits)) if hits else None,
+                       "empty_maps": len(rows) - len(energies)}
+    return out
+
+
+def audit(attention, classes: list[str], references: list[LungReference], load_image) -> dict:
+    """Score the maps of each reference image's predicted class; overall and per predicted class.
+
+    ``attention`` is a ``pipeline.attention.AttentionModel``; ``load_image(path, size)`` returns
+    the model input (size, size, 3) RGB 0-255, as training feeds it.
+    """
+    size, methods = attention.input_size, attention.methods
+    rows = []
+    for reference in references:
+        image = load_image(reference.path, size)
+        predicted = int(np.argmax(attention.probabilities(image)))
+        region = resize_region(reference.region, size)
+        maps = attention.maps(image, predicted)
+        rows.append({"predicted": classes[predicted], "baseline": float(region.mean()),
+                     **{m: {"energy": energy_inside(maps[m], region), "hit": pointing_hit(maps[m], region)}
+                        for m in methods}})
+    by_class = defaultdict(list)
+    for row in rows:
+        by_class[row["predicted"]].append(row)
+    kinds = sorted({PLURAL[r.kind] for r in references})
+    return {"reference": " and ".join(kinds), "methods": list(methods), "overall": summarise(rows, methods),
+            "per_predicted_class": {c: summarise(by_class[c], methods) for c in classes if by_class[c]}}
+
+
+def audit_model_dir(model_dir: str | Path, data_dir: str | Path) -> dict:
+    """Audit a saved model on a folder of lung references; store it in its metrics and card."""
+    from . import artifacts, card
+    from .attention import AttentionModel
+    from .config import CARD_FILE, METRICS_FILE
+    from .inputs import model_input_from_file
+    from .model import load_trained_model
+
+    config, _ = artifacts.check_model_dir(model_dir)
+    references = find_references(data_dir)
+    model, classes = load_trained_model(model_dir)
+    result = audit(AttentionModel(model, config["gradcam_layer"]), classes, references, model_input_from_file)
+    result["data_dir"] = Path(data_dir).name
+    metrics = artifacts.update_json(Path(model_dir), METRICS_FILE, "lung_attention", result)
+    (Path(model_dir) / CARD_FILE).write_text(card.render_model_card(config, metrics), encoding="utf-8")
+    return result

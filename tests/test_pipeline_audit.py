@@ -1,0 +1,121 @@
+"""Lung-attention audit: figures on cases with a known answer."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import audit
+from pipeline.__main__ import main
+from pipeline.attention import AttentionModel
+from pipeline.errors import DataError
+
+SIZE = 32
+LUNGS = [(4.0, 6.0, 14.0, 26.0), (18.0, 6.0, 28.0, 26.0)]  # (x_min, y_min, x_max, y_max), like two lungs
+
+
+def test_a_map_equal_to_the_mask_scores_one():
+    region = audit.region_from_boxes(LUNGS, SIZE, SIZE)
+    assert audit.energy_inside(region.astype(float), region) == 1.0
+    assert audit.pointing_hit(region.astype(float), region) is True
+
+
+def test_a_uniform_map_scores_the_area_share():
+    region = audit.region_from_boxes(LUNGS, SIZE, SIZE)
+    assert audit.energy_inside(np.ones((SIZE, SIZE)), region) == pytest.approx(region.mean())
+
+
+def test_an_empty_map_has_no_score():
+    region = audit.region_from_boxes(LUNGS, SIZE, SIZE)
+    assert audit.energy_inside(np.zeros((SIZE, SIZE)), region) is None
+    assert audit.pointing_hit(np.zeros((SIZE, SIZE)), region) is None
+
+
+def test_boxes_cover_the_pixels_whose_centres_they_hold():
+    region = audit.region_from_boxes([(0, 0, 4, 2), (2, 0, 6, 1)], 10, 10)
+    assert region.sum() == 8 + 2 and region[0, 5] and not region[1, 5]
+    assert audit.resize_region(region, 20).sum() == 40
+
+
+def write_box_folder(folder, n=4):
+    (folder / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    with (folder / audit.BOXES_FILE).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "lung", "x_min", "y_min", "x_max", "y_max"])
+        for i in range(n):
+            name = f"images/x{i}.jpg"
+            Image.fromarray(rng.integers(0, 255, (SIZE, SIZE), dtype=np.uint8)).save(folder / name)
+            for lung, box in zip(("right", "left"), LUNGS):
+                writer.writerow([name, "COVID-19", lung, *box])
+    return folder
+
+
+def test_box_and_mask_references_are_found(tmp_path):
+    boxes = audit.find_references(write_box_folder(tmp_path / "boxes"))
+    assert len(boxes) == 4 and {r.kind for r in boxes} == {"box"}
+    assert boxes[0].region.sum() == audit.region_from_boxes(LUNGS, SIZE, SIZE).sum()
+    for name in ("images", "masks"):
+        (tmp_path / "kaggle" / "COVID" / name).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "kaggle" / "COVID" / name / "a.png")
+    masks = audit.find_references(tmp_path / "kaggle")
+    assert len(masks) == 1 and masks[0].kind == "mask" and masks[0].region.all()
+    with pytest.raises(DataError, match="no lung references"):
+        audit.find_references(tmp_path / "nothing")
+
+
+class SeeOnly(keras.layers.Layer):
+    """Test layer: keeps the input inside one window and zeroes the rest."""
+
+    def __init__(self, rows, cols, **kwargs):
+        super().__init__(**kwargs)
+        window = np.zeros((1, SIZE, SIZE, 1), "float32")
+        window[:, rows[0]:rows[1], cols[0]:cols[1]] = 1.0
+        self.window = window
+
+    def call(self, x):
+        return x * self.window
+
+
+def model_that_sees(rows, cols) -> keras.Model:
+    image = keras.Input((SIZE, SIZE, 3))
+    x = SeeOnly(rows, cols)(image)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", use_bias=False, name="features",
+                            kernel_initializer=keras.initializers.RandomUniform(0.0, 0.001, seed=1))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(2, activation="softmax", name="predictions",
+                                                 kernel_initializer=keras.initializers.Constant([[1, -1]] * 8))(x))
+
+
+def bright_image(path, size):
+    return np.full((size, size, 3), 200.0, dtype=np.float32)
+
+
+@pytest.mark.parametrize("rows, cols, passes", [((0, 4), (0, 4), False), ((8, 24), (6, 26), True)])
+def test_a_model_that_only_sees_one_corner_fails_the_audit(tmp_path, rows, cols, passes):
+    references = audit.find_references(write_box_folder(tmp_path))
+    result = audit.audit(AttentionModel(model_that_sees(rows, cols), "features"), ["A", "B"], references,
+                         bright_image)
+    overall = result["overall"]
+    for method in result["methods"]:
+        above_baseline = overall[method]["energy_inside"] > overall["baseline_share"]
+        assert above_baseline == passes and (overall[method]["pointing_hit_rate"] == 1.0) == passes, method
+    assert result["reference"] == "boxes" and overall["n_images"] == 4
+
+
+def test_audit_command_stores_the_figures_with_the_model(tmp_path, models_dir, capsys):
+    folder = tmp_path / "MobileNet"
+    shutil.copytree(models_dir / "MobileNet", folder)
+    assert main(["audit", "--model", str(folder), "--data-dir", str(write_box_folder(tmp_path / "boxes")),
+                 "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = json.loads((folder / "metrics.json").read_text())["lung_attention"]
+    assert stored == printed and stored["overall"]["n_images"] == 4
+    assert "## Model attention on the lungs" in (folder / "README.md").read_text()
+    assert main(["audit", "--model", str(folder), "--data-dir", str(tmp_path / "none")]) == 2
