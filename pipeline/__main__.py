@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
     audit.add_argument("--data-dir", required=True,
                        help="X-rays with boxes.csv (a box per lung) or <Class>/masks/ beside <Class>/images/")
+    audit.add_argument("--faithfulness-images", type=int, default=24, metavar="N",
+                       help="deletion and insertion curves on the first N images (0: skip)")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
     return root
 
@@ -124,7 +126,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 def run_audit(args: argparse.Namespace) -> None:
     from .audit import audit_model_dir
 
-    result = audit_model_dir(args.model, args.data_dir)
+    result = audit_model_dir(args.model, args.data_dir, args.faithfulness_images)
     if args.json:
         print(json.dumps(result))
         return
@@ -136,6 +138,11 @@ def run_audit(args: argparse.Namespace) -> None:
         energy = "n/a" if m["energy_inside"] is None else f"{m['energy_inside']:.1%}"
         hits = "n/a" if m["pointing_hit_rate"] is None else f"{m['pointing_hit_rate']:.1%}"
         print(f"  {method:10s} energy inside the lungs {energy}, peak inside {hits}")
+    if result.get("faithfulness"):
+        print(f"faithfulness on {result['faithfulness']['n_images']} images (deletion: lower is better, "
+              "insertion: higher is better)")
+        for method, areas in result["faithfulness"]["methods"].items():
+            print(f"  {method:12s} deletion {areas['deletion']:.3f}, insertion {areas['insertion']:.3f}")
 
 
 COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate, "audit": run_audit}

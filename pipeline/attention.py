@@ -125,6 +125,11 @@ class AttentionModel:
         with self._lock:
             return np.asarray(self._predict(batch)[0], dtype=np.float64)
 
+    def batch_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Softmax outputs, shape (n, classes), for n images of shape (size, size, 3)."""
+        with self._lock:
+            return np.asarray(self._predict(tf.constant(images, dtype=tf.float32)), dtype=np.float64)
+
     def maps(self, image: np.ndarray, class_index: int) -> dict[str, np.ndarray]:
         """Each method's (size, size) map of class ``class_index``, float32 in 0-1."""
         classes = int(self.model.output_shape[-1])

@@ -139,9 +139,10 @@ def audit(attention, classes: list[str], references: list[LungReference], load_i
             "per_predicted_class": {c: summarise(by_class[c], methods) for c in classes if by_class[c]}}
 
 
-def audit_model_dir(model_dir: str | Path, data_dir: str | Path) -> dict:
-    """Audit a saved model on a folder of lung references; store it in its metrics and card."""
-    from . import artifacts, card
+def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_images: int = 24) -> dict:
+    """Audit a saved model on a folder of lung references, and the faithfulness of its maps on
+    the first ``faithfulness_images`` of them; store both in its metrics and card."""
+    from . import artifacts, card, faithfulness
     from .attention import AttentionModel
     from .config import CARD_FILE, METRICS_FILE
     from .inputs import model_input_from_file
@@ -150,8 +151,13 @@ def audit_model_dir(model_dir: str | Path, data_dir: str | Path) -> dict:
     config, _ = artifacts.check_model_dir(model_dir)
     references = find_references(data_dir)
     model, classes = load_trained_model(model_dir)
-    result = audit(AttentionModel(model, config["gradcam_layer"]), classes, references, model_input_from_file)
+    attention = AttentionModel(model, config["gradcam_layer"])
+    result = audit(attention, classes, references, model_input_from_file)
     result["data_dir"] = Path(data_dir).name
-    metrics = artifacts.update_json(Path(model_dir), METRICS_FILE, "lung_attention", result)
+    artifacts.update_json(Path(model_dir), METRICS_FILE, "lung_attention", result)
+    if faithfulness_images:
+        images = [model_input_from_file(r.path, attention.input_size) for r in references[:faithfulness_images]]
+        result["faithfulness"] = {**faithfulness.evaluate(attention, images), "data_dir": Path(data_dir).name}
+    metrics = artifacts.update_json(Path(model_dir), METRICS_FILE, "faithfulness", result.get("faithfulness"))
     (Path(model_dir) / CARD_FILE).write_text(card.render_model_card(config, metrics), encoding="utf-8")
     return result

@@ -73,6 +73,13 @@ def render_model_card(config: dict, metrics: dict) -> str:
         sections += ["### Per data source", _table(["source", "images", "accuracy", "macro-F1"], rows)]
     if metrics.get("lung_attention"):
         sections += _lung_attention_section(metrics["lung_attention"])
+    if metrics.get("faithfulness"):
+        faith = metrics["faithfulness"]
+        rows = [[m, f"{a['deletion']:.3f}", f"{a['insertion']:.3f}"] for m, a in faith["methods"].items()]
+        sections += [f"Faithfulness on {faith['n_images']} X-rays of `{faith['data_dir']}`: area under the class "
+                     "probability as pixels are deleted (lower is better) or inserted (higher is better) in the "
+                     "order the map ranks them, against a random order.",
+                     _table(["order", "deletion", "insertion"], rows)]
     sections += [
         "## Limits",
         "- Research use only; not validated on any clinical population.",

@@ -115,7 +115,11 @@ def test_audit_command_stores_the_figures_with_the_model(tmp_path, models_dir, c
     assert main(["audit", "--model", str(folder), "--data-dir", str(write_box_folder(tmp_path / "boxes")),
                  "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    stored = json.loads((folder / "metrics.json").read_text())["lung_attention"]
-    assert stored == printed and stored["overall"]["n_images"] == 4
-    assert "## Model attention on the lungs" in (folder / "README.md").read_text()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    faith = printed.pop("faithfulness")
+    assert metrics["lung_attention"] == printed and printed["overall"]["n_images"] == 4
+    assert metrics["faithfulness"] == faith and faith["n_images"] == 4
+    assert set(faith["methods"]) == {"Grad-CAM", "Grad-CAM++", "random order"}
+    card = (folder / "README.md").read_text()
+    assert "## Model attention on the lungs" in card and "Faithfulness on 4 X-rays" in card
     assert main(["audit", "--model", str(folder), "--data-dir", str(tmp_path / "none")]) == 2
