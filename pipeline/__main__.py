@@ -7,21 +7,8 @@ import json
 import logging
 import sys
 
+from . import config
 from .backbones import BACKBONES
-from .config import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CHECKPOINT_DIR,
-    DEFAULT_EPOCHS,
-    DEFAULT_FINE_TUNE_EPOCHS,
-    DEFAULT_FINE_TUNE_LEARNING_RATE,
-    DEFAULT_LEARNING_RATE,
-    DEFAULT_OUT,
-    DEFAULT_PATIENCE,
-    DEFAULT_SEED,
-    DEFAULT_SPLIT,
-    DISCLAIMER,
-    KAGGLE_VERSION,
-)
 from .errors import PipelineError
 
 log = logging.getLogger("pipeline")
@@ -32,12 +19,12 @@ def _weights(value: str) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m pipeline", description=DISCLAIMER)
+    root = argparse.ArgumentParser(prog="python -m pipeline", description=config.DISCLAIMER)
     root.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = root.add_subparsers(dest="command", required=True)
 
     download = commands.add_parser("download", help="fetch the dataset with kagglehub and print its path")
-    download.add_argument("--version", type=int, default=KAGGLE_VERSION)
+    download.add_argument("--version", type=int, default=config.KAGGLE_VERSION)
 
     train = commands.add_parser("train", help="train, evaluate and save one or more backbones")
     which = train.add_mutually_exclusive_group(required=True)
@@ -46,29 +33,29 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="labelled class folders (default: download with kagglehub)")
     train.add_argument("--weights", type=_weights, default="imagenet",
                        help="'imagenet' (default), 'none', or a weights file of the backbone without top")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="phase 1: head only")
-    train.add_argument("--fine-tune-epochs", type=int, default=DEFAULT_FINE_TUNE_EPOCHS,
+    train.add_argument("--epochs", type=int, default=config.DEFAULT_EPOCHS, help="phase 1: head only")
+    train.add_argument("--fine-tune-epochs", type=int, default=config.DEFAULT_FINE_TUNE_EPOCHS,
                        help="phase 2: top of the backbone unfrozen")
-    train.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="per replica")
-    train.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE)
-    train.add_argument("--fine-tune-learning-rate", type=float, default=DEFAULT_FINE_TUNE_LEARNING_RATE)
-    train.add_argument("--patience", type=int, default=DEFAULT_PATIENCE, help="early stopping patience")
+    train.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE, help="per replica")
+    train.add_argument("--learning-rate", type=float, default=config.DEFAULT_LEARNING_RATE)
+    train.add_argument("--fine-tune-learning-rate", type=float, default=config.DEFAULT_FINE_TUNE_LEARNING_RATE)
+    train.add_argument("--patience", type=int, default=config.DEFAULT_PATIENCE, help="early stopping patience")
     train.add_argument("--image-size", type=int, help="override the backbone's input size (for quick runs)")
-    train.add_argument("--split", type=float, nargs=3, default=DEFAULT_SPLIT, metavar=("TRAIN", "VAL", "TEST"))
+    train.add_argument("--split", type=float, nargs=3, default=config.DEFAULT_SPLIT, metavar=("TRAIN", "VAL", "TEST"))
     train.add_argument("--limit-per-class", type=int, metavar="N",
                        help="use at most N images per class, drawn with the seed (quick runs)")
-    train.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    train.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     train.add_argument("--flip", action="store_true",
                        help="add horizontal flips (off by default: chest X-rays are not left-right symmetric)")
     train.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
-    train.add_argument("--out", default=DEFAULT_OUT)
-    train.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR,
+    train.add_argument("--out", default=config.DEFAULT_OUT)
+    train.add_argument("--checkpoint-dir", default=config.DEFAULT_CHECKPOINT_DIR,
                        help="where interrupted runs are resumed from")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a labelled folder")
     evaluate.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
     evaluate.add_argument("--data-dir", required=True)
-    evaluate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    evaluate.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     audit = commands.add_parser("audit", help="lung-attention audit of a saved model's Grad-CAM maps")
     audit.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
