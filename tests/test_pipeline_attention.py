@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from tf_keras_vis.gradcam import Gradcam
 from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.layercam import Layercam
+from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
@@ -34,13 +38,14 @@ def test_cam_model_gives_the_logits_and_leaves_the_model_alone(model, image):
     assert [layer.name for layer in cam_model.layers] == ["image", "below", "block4_relu", "above"]
 
 
-@pytest.mark.parametrize("method, visualizer", [("Grad-CAM", Gradcam), ("Grad-CAM++", GradcamPlusPlus)])
+@pytest.mark.parametrize("method, visualizer", [("Grad-CAM", Gradcam), ("Grad-CAM++", GradcamPlusPlus),
+                                               ("Score-CAM", Scorecam), ("Layer-CAM", Layercam)])
 def test_maps_equal_plain_tf_keras_vis(model, image, method, visualizer):
-    attention = AttentionModel(model, "block4_relu")
+    attention = AttentionModel(model, "block4_relu", methods=(method,))
     plain = visualizer(model, model_modifier=ReplaceToLinear(), clone=True)
     for class_index in range(3):
         expected = plain(CategoricalScore([class_index]), image[None], penultimate_layer="block4_relu",
-                         seek_penultimate_conv_layer=False)[0]
+                         seek_penultimate_conv_layer=False, **CAM_METHODS[method].arguments)[0]
         ours = attention.maps(image, class_index)[method]
         np.testing.assert_allclose(ours, np.nan_to_num(expected), atol=1e-5)
 
@@ -52,7 +57,7 @@ def test_probabilities_match_the_model(model, image):
 
 
 def test_bad_method_layer_and_class_are_refused(model, image):
-    with pytest.raises(ConfigError, match="valid methods: " + ", ".join(CAM_METHODS)):
+    with pytest.raises(ConfigError, match=re.escape("valid methods: " + ", ".join(CAM_METHODS))):
         AttentionModel(model, "block4_relu", methods=("Saliency",))
     with pytest.raises(ConfigError, match="layer 'nope' is not in model"):
         compiled_cam_model(model, "nope")
