@@ -122,6 +122,46 @@ def per_source_table(entries: list[ModelEntry]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def source_confounds(entries: list[ModelEntry]) -> list[str]:
+    """Plain notes where one data source holds all test images of a class and no other class."""
+    notes = set()
+    for entry in entries:
+        per_source = (entry.metrics or {}).get("per_source") or {}
+        for source, values in per_source.items():
+            support = values.get("support") or {}
+            if len(support) != 1:
+                continue
+            (name,) = support
+            elsewhere = sum((other.get("support") or {}).get(name, 0) for s, other in per_source.items() if s != source)
+            if elsewhere == 0:
+                notes.add(f"Every {name} test image comes from the source '{source}', which holds no other class: "
+                          f"a model can learn to recognise that source instead of {name}.")
+    return sorted(notes)
+
+
+def attention_table(entries: list[ModelEntry]) -> pd.DataFrame:
+    """Lung-attention audit and faithfulness figures per model and map method (else empty)."""
+    rows = []
+    for entry in entries:
+        metrics = entry.metrics or {}
+        audit, faith = metrics.get("lung_attention") or {}, metrics.get("faithfulness") or {}
+        methods = list(audit.get("methods") or []) + [m for m in (faith.get("methods") or {})
+                                                     if m not in (audit.get("methods") or [])]
+        overall = audit.get("overall") or {}
+        for method in methods:
+            scores, areas = overall.get(method) or {}, (faith.get("methods") or {}).get(method) or {}
+            audited = bool(scores)  # the random order has faithfulness figures only
+            rows.append({"model": entry.name, "method": method,
+                         "lung reference": audit.get("reference") if audited else None,
+                         "audited images": overall.get("n_images") if audited else None,
+                         "energy inside the lungs": scores.get("energy_inside"),
+                         "uniform map (baseline)": overall.get("baseline_share") if audited else None,
+                         "peak inside the lungs": scores.get("pointing_hit_rate"),
+                         "deletion AUC (lower is better)": areas.get("deletion"),
+                         "insertion AUC (higher is better)": areas.get("insertion")})
+    return pd.DataFrame(rows)
+
+
 def confusion(metrics: dict, normalise: bool) -> np.ndarray:
     """The confusion matrix (rows = true class), optionally as fractions of each row."""
     matrix = np.asarray(metrics["confusion_matrix"], dtype=np.float64)

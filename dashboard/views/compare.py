@@ -79,9 +79,26 @@ def calibration_and_sources(entries: list[ModelEntry]) -> None:
         return
     st.caption("A model that scores very differently per source may have learnt the source "
                "(hospital, scanner, age group) rather than the finding.")
+    for note in compare.source_confounds(entries):
+        st.warning(note, icon=":material/warning:")
     st.plotly_chart(charts.source_bars(sources))
     ratio = [c for c in sources.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
     st.dataframe(sources, hide_index=True, column_config={c: PERCENT for c in ratio})
+
+
+def model_attention(entries: list[ModelEntry]) -> None:
+    table = compare.attention_table(entries)
+    if table.empty:
+        st.info("No model has been audited yet: `python -m pipeline audit --model saved_models/<name> "
+                "--data-dir <X-rays with lung masks or boxes>` scores its maps against the lungs.")
+        return
+    st.caption("Share of each map's energy inside the lungs and how often its peak falls inside, beside the "
+               "share a uniform map gets; and the class probability as pixels are deleted or inserted in the "
+               "order the map ranks them, against a random order. Model attention, not disease location.")
+    ratio = [c for c in table.columns if c.startswith(("energy", "uniform", "peak"))]
+    config = {c: PERCENT for c in ratio}
+    config.update({c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if "AUC" in c})
+    st.dataframe(table, hide_index=True, column_config=config)
 
 
 def main() -> None:
@@ -101,6 +118,8 @@ def main() -> None:
     curves(entries)
     st.subheader("Calibration")
     calibration_and_sources(entries)
+    st.subheader("Model attention on the lungs")
+    model_attention(entries)
 
 
 main()
