@@ -7,11 +7,10 @@ still listed.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.artifacts import list_model_dirs, read_config, read_metrics
+from pipeline.artifacts import check_model_file, list_model_dirs, read_config, read_metrics
 from pipeline.config import CONFIG_FILE, DEFAULT_OUT, METRICS_FILE, MODEL_FILE
 from pipeline.errors import ArtifactError
 
@@ -22,7 +21,6 @@ TRAIN_HINT = (
     "COVID/, Normal/, Viral Pneumonia/ ...>` (or `--all` for every backbone); the models land in "
     f"`{DEFAULT_OUT}/`, or set `{MODELS_DIR_VAR}` to another folder."
 )
-KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")
 
 
 @dataclass(frozen=True)
@@ -85,17 +83,10 @@ def root_stamp(root: Path) -> tuple[tuple[str, str], ...]:
 
 def model_file_problem(folder: Path) -> str | None:
     """Why ``folder/model.keras`` cannot be loaded, found without loading it; None if it looks fine."""
-    path = folder / MODEL_FILE
-    if not path.is_file():
-        return f"{folder}: {MODEL_FILE} is missing, so this model cannot explain images"
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError) as exc:
-        return f"{folder}: {MODEL_FILE} is damaged or truncated ({exc}), so this model cannot explain images"
-    missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in members]
-    if missing:
-        return f"{folder}: {MODEL_FILE} lacks {', '.join(missing)}, so this model cannot explain images"
+        check_model_file(folder)
+    except ArtifactError as exc:
+        return str(exc)
     return None
 
 
@@ -115,7 +106,7 @@ def scan(root: Path) -> Catalog:
             metrics = None
         model_problem = model_file_problem(folder)
         if model_problem:
-            problems.append(model_problem)
+            problems.append(f"{model_problem}; this model cannot explain images")
         entries.append(ModelEntry(folder.name, folder, config, metrics, model_problem is None,
                                   folder_stamp(folder)))
     return Catalog(root, entries, problems)

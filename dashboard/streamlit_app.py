@@ -16,11 +16,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # makes ``pipeline`` and ``dashboard`` importable
 
 from dashboard.layout import disclaimer  # noqa: E402  (needs the path above)
+from dashboard.memory import fix_malloc_thresholds  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
 if not logging.getLogger().handlers:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+fix_malloc_thresholds()
 
 st.set_page_config(page_title="Chest X-ray model workbench", page_icon=":material/radiology:", layout="wide")
 page = st.navigation([

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 REQUIRED_CONFIG_KEYS = ("backbone", "classes", "input_size")
 REQUIRED_METRICS_KEYS = ("class_names", "n_images", "accuracy", "macro_f1", "per_class", "confusion_matrix")
 STAGING_PREFIX = ".staging-"
+KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")  # what every .keras zip holds
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -69,14 +71,32 @@ def read_metrics(folder: str | Path) -> dict:
     return metrics
 
 
+def check_model_file(folder: str | Path) -> None:
+    """ArtifactError naming ``folder/model.keras`` if it is missing or not a whole Keras archive.
+
+    Checked without loading it, so that a broken file gets a clear message rather than Keras's.
+    """
+    path = Path(folder) / MODEL_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: {MODEL_FILE} is missing")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ArtifactError(f"{folder}: {MODEL_FILE} cannot be loaded (damaged or truncated: {exc})") from exc
+    missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in members]
+    if missing:
+        raise ArtifactError(f"{folder}: {MODEL_FILE} cannot be loaded (not a Keras archive: it lacks "
+                            f"{', '.join(missing)})")
+
+
 def check_model_dir(folder: str | Path) -> tuple[dict, dict]:
     """Config and metrics of a model folder, checked against each other; ArtifactError if broken."""
     config, metrics = read_config(folder), read_metrics(folder)
     if metrics["class_names"] != config["classes"]:
         raise ArtifactError(f"{folder}: {METRICS_FILE} classes {metrics['class_names']} differ from "
                             f"{CONFIG_FILE} classes {config['classes']}")
-    if not (Path(folder) / MODEL_FILE).is_file():
-        raise ArtifactError(f"{folder}: {MODEL_FILE} is missing")
+    check_model_file(folder)
     return config, metrics
 
 

@@ -119,8 +119,7 @@ def load_trained_model(folder: str | Path) -> tuple[keras.Model, list[str]]:
     folder = Path(folder)
     classes = artifacts.read_config(folder)["classes"]
     path = folder / MODEL_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{folder}: {MODEL_FILE} is missing")
+    artifacts.check_model_file(folder)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a broken zip or config

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from synthetic import make_image_folder
+from synthetic import make_image_folder, train_tiny_models
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -14,8 +14,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SUBSET = SHARED / "data" / "covid19-radiography-subset"
 MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_1_0_224_imagenet_notop.weights.h5"
-TINY_SIZE = 32
-TINY_BACKBONES = ("MobileNet", "SmallCNN")
 
 
 @pytest.fixture(scope="session")
@@ -27,15 +25,8 @@ def image_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory, image_folder) -> Path:
     """A saved_models folder with tiny models of two backbones, trained by the pipeline."""
-    from pipeline.train import TrainOptions, train
-
-    out = tmp_path_factory.mktemp("saved_models")
-    checkpoints = tmp_path_factory.mktemp("checkpoints")
-    for backbone in TINY_BACKBONES:
-        train(TrainOptions(backbone=backbone, data_dir=str(image_folder), weights=None, epochs=1,
-                           fine_tune_epochs=1, batch_size=8, image_size=TINY_SIZE, out=str(out),
-                           checkpoint_dir=str(checkpoints)))
-    return out
+    return train_tiny_models(tmp_path_factory.mktemp("saved_models"), image_folder,
+                             tmp_path_factory.mktemp("checkpoints"))
 
 
 def needs(path: Path) -> pytest.MarkDecorator:

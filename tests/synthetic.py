@@ -1,4 +1,4 @@
-"""Small generated X-ray-like images in the Kaggle layout, for fast tests."""
+"""Small generated X-ray-like images in the Kaggle layout, and tiny models trained on them, for fast tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 from PIL import Image
 
 CLASSES = ("COVID", "Normal", "Viral Pneumonia")
+TINY_SIZE = 32
+TINY_BACKBONES = ("MobileNet", "SmallCNN")
 
 
 def class_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -47,3 +49,13 @@ def make_image_folder(
             writer.writeheader()
             writer.writerows(rows)
     return root
+
+
+def train_tiny_models(out: Path, data: Path, checkpoints: Path) -> Path:
+    """A saved_models folder ``out`` with a tiny model of each of ``TINY_BACKBONES``, trained by the pipeline."""
+    from pipeline.train import TrainOptions, train
+
+    for backbone in TINY_BACKBONES:
+        train(TrainOptions(backbone=backbone, data_dir=str(data), weights=None, epochs=1, fine_tune_epochs=1,
+                           batch_size=8, image_size=TINY_SIZE, out=str(out), checkpoint_dir=str(checkpoints)))
+    return out

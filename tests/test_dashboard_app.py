@@ -12,26 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from drivers import APP, MODELS_DIR_VAR, PAGES, REPO, texts
+from drivers import PAGE_TIMEOUT_S as TIMEOUT
+from drivers import open_page as open_app_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from test_dashboard_images import dicom_bytes, twelve_bit
+from upload_corpus import dicom_bytes, twelve_bit
 
 from pipeline.config import DISCLAIMER
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "dashboard" / "streamlit_app.py"
-PAGES = ("views/compare.py", "views/explain.py", "views/data.py", "views/cards.py")
-TIMEOUT = 120  # the first run of a page that loads TensorFlow and a model
 TRAIN_HINT = "python -m pipeline train --backbone MobileNet"
 
 
 def open_page(monkeypatch, models: Path, page: str = PAGES[0]) -> AppTest:
-    monkeypatch.setenv("XRAY_MODELS_DIR", str(models))
-    app = AppTest.from_file(str(APP), default_timeout=30)
-    app.run()
-    if page != PAGES[0]:
-        app.switch_page(page)
-        app.run(timeout=TIMEOUT)
+    monkeypatch.setenv(MODELS_DIR_VAR, str(models))
+    app = open_app_page(page)
     assert_healthy(app)
     return app
 
@@ -45,10 +40,6 @@ def png(gray: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(gray).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def texts(elements) -> str:
-    return "\n".join(str(element.value) for element in elements)
 
 
 def test_compare_page(monkeypatch, models_dir):

@@ -39,7 +39,7 @@ def test_broken_folders_become_problems(models_dir, tmp_path):
     assert [entry.name for entry in found.evaluated] == ["Truncated"]
     text = "\n".join(found.problems)
     assert "BadJson: config.json is not valid JSON" in text
-    assert "Truncated: model.keras is damaged or truncated" in text
+    assert "Truncated: model.keras cannot be loaded (damaged or truncated" in text
     assert "NoMetrics: metrics.json is missing" in text
 
 

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
-
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (
-    ExplicitVRLittleEndian,
-    SecondaryCaptureImageStorage,
-    generate_uid,
-)
+from upload_corpus import dicom_bytes, encode, png_claiming, ramp, twelve_bit
 
 from dashboard import images
 from dashboard.images import ImageInputError, decode_image
-
-
-def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def ramp(height: int = 64, width: int = 80) -> np.ndarray:
-    return np.tile(np.linspace(0, 255, width), (height, 1)).round().astype(np.uint8)
 
 
 def test_grayscale_png_round_trips():
@@ -108,45 +89,10 @@ def test_truncated_png_is_reported():
         decode_image(data[: len(data) // 2])
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb's first bytes."""
-    data = bytearray(encode(Image.new("L", (8, 8))))
-    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(header))
-    return bytes(data)
-
-
 @pytest.mark.parametrize("side", [7000, 20000])  # over our limit; over Pillow's own bomb error
 def test_decompression_bombs_are_refused_before_decoding(side):
     with pytest.raises(ImageInputError, match="decompression bomb"):
         decode_image(png_claiming(side, side))
-
-
-def dicom_bytes(pixels: np.ndarray, photometric: str = "MONOCHROME2", with_pixels: bool = True,
-                **tags) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    for key, value in tags.items():
-        setattr(ds, key, value)
-    if with_pixels:
-        ds.PixelData = pixels.astype(np.uint16).tobytes()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def twelve_bit() -> np.ndarray:
-    return np.tile(np.linspace(0, 4095, 64), (64, 1)).round().astype(np.uint16)
 
 
 def test_dicom_monochrome2_without_window_uses_min_max():

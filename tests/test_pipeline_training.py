@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import MOBILENET_WEIGHTS, REPO, SUBSET, needs
+from training_runs import ENV, cli, kill_and_resume, tiny_train_args
 
 from pipeline.config import ARTIFACT_FILES
-
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-
-
-def cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=env or ENV,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def tiny_train_args(data: Path, out: Path, ck: Path, *extra: str) -> list[str]:
-    return ["train", "--backbone", "SmallCNN", "--data-dir", str(data), "--weights", "none", "--image-size", "32",
-            "--batch-size", "8", "--out", str(out), "--checkpoint-dir", str(ck), *extra]
 
 
 @pytest.mark.slow
@@ -107,46 +91,14 @@ def test_two_workers_train_together_on_localhost(tmp_path, image_folder):
     assert config["replicas"] == 2
 
 
-def _history_rows(path: Path) -> int:
-    return len(list(csv.DictReader(path.open()))) if path.exists() else 0
-
-
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_epoch_and_never_shows_half_a_model(tmp_path, image_folder):
-    out, ck = tmp_path / "out", tmp_path / "ck"
-    args = tiny_train_args(image_folder, out, ck, "--epochs", "4", "--fine-tune-epochs", "0", "--patience", "10",
-                           "--image-size", "96")
-    seen_bad: list[str] = []
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            for folder in (p for p in out.glob("*") if p.is_dir() and not p.name.startswith(".")):
-                names = {p.name for p in folder.iterdir()} if folder.exists() else set(ARTIFACT_FILES)
-                if names != set(ARTIFACT_FILES):
-                    seen_bad.append(f"{folder.name}: {sorted(names)}")
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    first = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=REPO, env=ENV,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    history = ck / "SmallCNN" / "chief-0" / "history-head.csv"
-    deadline = time.time() + 240
-    while _history_rows(history) < 1 and first.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    killed_after = _history_rows(history)
-    assert 1 <= killed_after < 4, "the kill must land after epoch 1 and before the end"
-    assert not (out / "SmallCNN").exists()
-
-    second = cli(*args)
-    stop.set()
-    watcher.join()
-    assert second.returncode == 0, second.stderr
-    assert f"Epoch {killed_after + 1}/4" in second.stdout + second.stderr and "Epoch 1/4" not in second.stdout
-    rows = list(csv.DictReader((out / "SmallCNN" / "history.csv").open()))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
-    assert json.loads((out / "SmallCNN" / "config.json").read_text())["epochs_run"] == {"head": 4, "fine_tune": 0}
-    assert not seen_bad, seen_bad
+    run = kill_and_resume(image_folder, tmp_path)
+    assert 1 <= run.killed_after < 4, "the kill must land after epoch 1 and before the end"
+    assert not run.folder_after_kill
+    assert run.second.returncode == 0, run.second.stderr
+    assert f"Epoch {run.killed_after + 1}/4" in run.second.stdout + run.second.stderr
+    assert "Epoch 1/4" not in run.second.stdout
+    assert run.history_epochs == [0, 1, 2, 3]
+    assert run.epochs_run == {"head": 4, "fine_tune": 0}
+    assert not run.half_written, run.half_written
