@@ -110,12 +110,12 @@ def metric_intervals(entries: list[ModelEntry], metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "group", "value", "low", "high"])
 
 
-def per_source_table(entries: list[ModelEntry]) -> pd.DataFrame:
-    """Test metrics per data source for the models whose metrics have them (else empty)."""
+def per_group_table(entries: list[ModelEntry], key: str = "per_source", column: str = "source") -> pd.DataFrame:
+    """Test metrics per group (``per_source`` or ``per_subgroup`` of metrics.json), else empty."""
     rows = []
     for entry in entries:
-        for source, values in ((entry.metrics or {}).get("per_source") or {}).items():
-            row = {"model": entry.name, "source": source, "test images": values.get("n_images"),
+        for group, values in ((entry.metrics or {}).get(key) or {}).items():
+            row = {"model": entry.name, column: group, "test images": values.get("n_images"),
                    "accuracy": values.get("accuracy"), "macro-F1": values.get("macro_f1")}
             row.update({f"recall {name}": value for name, value in (values.get("recall") or {}).items()})
             rows.append(row)

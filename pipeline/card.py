@@ -67,6 +67,15 @@ def render_model_card(config: dict, metrics: dict) -> str:
         f"calibration error (ECE) {metrics.get('ece', 0):.3f}, on {metrics['n_images']} images.",
         _table(["class", "precision", "recall", "specificity", "F1", "ROC AUC", "support"], per_class),
     ]
+    worst = metrics.get("worst_subgroup_recall")
+    if worst:
+        sections.append(f"- Worst subgroup: recall of {worst['class']} is {_pct(worst['recall'])} on the "
+                        f"{worst['support']} test images of `{worst['group']}` (overall recall of {worst['class']}: "
+                        f"{_pct(metrics['per_class'][worst['class']]['recall'])}).")
+    if metrics.get("per_subgroup"):
+        rows = [[g, str(m["n_images"]), _pct(m["accuracy"]), ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())]
+                for g, m in metrics["per_subgroup"].items()]
+        sections += ["### Per subgroup", _table(["subgroup", "images", "accuracy", "recall per class"], rows)]
     if metrics.get("per_source"):
         rows = [[s, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"])]
                 for s, m in metrics["per_source"].items()]

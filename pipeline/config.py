@@ -12,6 +12,10 @@ KAGGLE_CREDENTIAL_VARS = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 MANIFEST_NAME = "manifest.csv"
+# Manifest columns whose values split the test images into subgroups worth checking apart
+# (kermany_pediatric: 1 for images of the pediatric Kermany set, a possible shortcut).
+SUBGROUP_COLUMNS: tuple[str, ...] = ("kermany_pediatric",)
+MIN_SUBGROUP_SUPPORT = 10  # the worst-subgroup figure ignores smaller groups
 
 DEFAULT_SPLIT: tuple[float, float, float] = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42

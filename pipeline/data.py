@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import CANONICAL_CLASSES, DEFAULT_SPLIT, IMAGE_EXTENSIONS, MANIFEST_NAME
+from .config import CANONICAL_CLASSES, DEFAULT_SPLIT, IMAGE_EXTENSIONS, MANIFEST_NAME, SUBGROUP_COLUMNS
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class Sample:
     label: int
     source: str | None = None
     group: str | None = None
+    subgroups: tuple[tuple[str, str], ...] = ()  # (manifest column, value) for SUBGROUP_COLUMNS
 
 
 @dataclass
@@ -143,7 +144,8 @@ def scan_dataset(data_dir: str | Path, classes: list[str] | None = None, check_i
             skipped.append(str(path))
             continue
         row = manifest.get(path.resolve(), {})
-        samples.append(Sample(str(path), label, row.get("source"), row.get("group")))
+        subgroups = tuple((c, row[c]) for c in SUBGROUP_COLUMNS if row.get(c) not in (None, ""))
+        samples.append(Sample(str(path), label, row.get("source"), row.get("group"), subgroups))
     if skipped:
         log.warning("skipped %d unreadable image files, for example %s", len(skipped), skipped[0])
     if not samples:

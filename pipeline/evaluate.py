@@ -49,11 +49,21 @@ def evaluate_samples(
     result = metrics.compute_metrics(
         labels, probs, classes, [s or "unknown" for s in sources] if has_sources else None
     )
+    subgroups = [dict(s.subgroups) for s in samples]
+    columns = sorted({column for groups in subgroups for column in groups})
+    if columns:
+        y_pred = probs.argmax(axis=1)
+        result["per_subgroup"] = {
+            f"{column}={value}": figures for column in columns
+            for value, figures in metrics.per_group_metrics(
+                labels, y_pred, np.array([g.get(column, "unknown") for g in subgroups]), classes).items()}
+    groups = {**result.get("per_source", {}), **result.get("per_subgroup", {})}
+    result["worst_subgroup_recall"] = metrics.worst_recall(groups) if groups else None
     result["inference_ms_per_image"] = inference_ms(model)
     rows = []
     for sample, p in zip(samples, probs):
         row = {"path": Path(sample.path).relative_to(root).as_posix(), "label": classes[sample.label],
-               "predicted": classes[int(p.argmax())], "source": sample.source or ""}
+               "predicted": classes[int(p.argmax())], "source": sample.source or "", **dict(sample.subgroups)}
         row.update({f"p_{name}": round(float(v), 6) for name, v in zip(classes, p)})
         rows.append(row)
     log.info("accuracy %.4f, macro-F1 %.4f on %d images", result["accuracy"], result["macro_f1"], len(samples))
@@ -62,7 +72,7 @@ def evaluate_samples(
 
 def write_predictions(folder: Path, rows: list[dict]) -> None:
     with (folder / PREDICTIONS_FILE).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="")
         writer.writeheader()
         writer.writerows(rows)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
-from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS
+from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, MIN_SUBGROUP_SUPPORT
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
@@ -151,3 +151,11 @@ def per_group_metrics(
             "support": {class_names[c]: int(cm[c].sum()) for c in range(k) if cm[c].sum() > 0},
         }
     return out
+
+
+def worst_recall(groups: dict, min_support: int = MIN_SUBGROUP_SUPPORT) -> dict | None:
+    """The lowest recall of a class within one group (of at least ``min_support`` images of it)."""
+    candidates = [{"group": group, "class": name, "recall": recall, "support": values["support"][name]}
+                  for group, values in groups.items() for name, recall in values["recall"].items()
+                  if values["support"][name] >= min_support]
+    return min(candidates, key=lambda c: c["recall"]) if candidates else None

@@ -42,7 +42,7 @@ def make_image_folder(
             Image.fromarray(class_image(label, size, rng)).save(path)
             group = f"{name}-g{i // 2}" if i % 3 == 0 else f"{name}-s{i}"
             rows.append({"path": path.relative_to(root).as_posix(), "label": name,
-                         "source": f"source-{i % 2}", "group": group})
+                         "source": f"source-{i % 2}", "group": group, "kermany_pediatric": str(int(i % 4 == 0))})
     if manifest:
         with (root / "manifest.csv").open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -50,3 +50,12 @@ def test_a_source_holding_a_whole_class_alone_is_named():
 def test_mixed_sources_give_no_note():
     per_source = {"x": {"support": {"COVID": 5}}, "y": {"support": {"COVID": 5, "Normal": 5}}}
     assert source_confounds([entry("A", {"per_source": per_source})]) == []
+
+
+def test_subgroup_table_uses_the_subgroup_figures():
+    from dashboard.compare import per_group_table
+
+    metrics = {"per_subgroup": {"kermany_pediatric=1": {"n_images": 30, "accuracy": 0.5, "macro_f1": 0.4,
+                                                        "recall": {"Normal": 0.5}}}}
+    table = per_group_table([entry("A", metrics)], "per_subgroup", "subgroup")
+    assert list(table["subgroup"]) == ["kermany_pediatric=1"] and table.iloc[0]["recall Normal"] == 0.5

@@ -102,7 +102,7 @@ def test_reliability_keeps_non_empty_bins(entries):
 
 
 def test_per_source_and_training_data(entries):
-    sources = compare.per_source_table(entries)
+    sources = compare.per_group_table(entries)
     assert set(sources["source"]) == {"source-0", "source-1"}
     datasets = compare.training_datasets(entries)
     assert len(datasets) == 1 and datasets[0][1] == ["MobileNet", "SmallCNN"]

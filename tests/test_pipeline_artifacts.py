@@ -102,3 +102,16 @@ def test_check_model_dir_names_the_broken_file(tmp_path, models_dir):
     (folder / METRICS_FILE).unlink()
     with pytest.raises(ArtifactError, match=f"{folder}: metrics.json is missing"):
         artifacts.check_model_dir(folder)
+
+
+def test_metrics_report_subgroups_and_the_worst_one(models_dir):
+    metrics = artifacts.read_metrics(models_dir / "MobileNet")
+    assert set(metrics["per_subgroup"]) == {"kermany_pediatric=0", "kermany_pediatric=1"}
+    worst = metrics["worst_subgroup_recall"]
+    groups = {**metrics["per_source"], **metrics["per_subgroup"]}
+    eligible = [r for g in groups.values() for c, r in g["recall"].items() if g["support"][c] >= 10]
+    assert (worst is None) if not eligible else worst["recall"] == min(eligible)
+    card = (models_dir / "MobileNet" / "README.md").read_text()
+    assert "### Per subgroup" in card and ("Worst subgroup" in card) == (worst is not None)
+    header = (models_dir / "MobileNet" / "predictions.csv").read_text().splitlines()[0]
+    assert "kermany_pediatric" in header.split(",")

@@ -137,3 +137,9 @@ def test_balanced_class_weights():
 def test_limit_per_class(image_folder):
     limited = data.limit_per_class(data.scan_dataset(image_folder), 5, seed=0)
     assert limited.counts() == {"COVID": 5, "Normal": 5, "Viral Pneumonia": 5}
+
+
+def test_manifest_subgroup_columns_are_kept(image_folder):
+    dataset = data.scan_dataset(image_folder)
+    flags = {dict(s.subgroups).get("kermany_pediatric") for s in dataset.samples}
+    assert flags == {"0", "1"}

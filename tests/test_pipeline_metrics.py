@@ -72,3 +72,10 @@ def test_absent_class_has_no_auc():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="expected"):
         metrics.compute_metrics(Y_TRUE, PROBS[:, :2], CLASSES)
+
+
+def test_worst_recall_ignores_small_groups():
+    groups = {"a": {"recall": {"A": 0.9, "B": 0.2}, "support": {"A": 50, "B": 3}},
+              "b": {"recall": {"A": 0.5}, "support": {"A": 20}}}
+    assert metrics.worst_recall(groups, min_support=10) == {"group": "b", "class": "A", "recall": 0.5, "support": 20}
+    assert metrics.worst_recall(groups, min_support=100) is None

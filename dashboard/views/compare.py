@@ -73,7 +73,7 @@ def calibration_and_sources(entries: list[ModelEntry]) -> None:
     bins = {e.name: compare.reliability(e.metrics) for e in entries}
     st.plotly_chart(charts.reliability_figure({k: v for k, v in bins.items() if not v.empty}))
     st.subheader("Per data source")
-    sources = compare.per_source_table(entries)
+    sources = compare.per_group_table(entries)
     if sources.empty:
         st.info("The metrics name no data sources (the data folder had no manifest with a source column).")
         return
@@ -84,6 +84,17 @@ def calibration_and_sources(entries: list[ModelEntry]) -> None:
     st.plotly_chart(charts.source_bars(sources))
     ratio = [c for c in sources.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
     st.dataframe(sources, hide_index=True, column_config={c: PERCENT for c in ratio})
+    subgroups = compare.per_group_table(entries, "per_subgroup", "subgroup")
+    if not subgroups.empty:
+        st.subheader("Per subgroup")
+        st.caption("Subgroups from the manifest (for example kermany_pediatric=1: pediatric images of the "
+                   "Kermany set). A class recalled well overall but poorly in one subgroup points to a shortcut.")
+        worst = [f"{e.name}: {w['class']} recall {w['recall']:.1%} in {w['group']} ({w['support']} images)"
+                 for e in entries if (w := (e.metrics or {}).get("worst_subgroup_recall"))]
+        if worst:
+            st.caption("Worst subgroup figure per model: " + "; ".join(worst))
+        ratio = [c for c in subgroups.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
+        st.dataframe(subgroups, hide_index=True, column_config={c: PERCENT for c in ratio})
 
 
 def model_attention(entries: list[ModelEntry]) -> None:
