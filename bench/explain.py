@@ -52,7 +52,8 @@ def models_to_measure(root: Path, backbones: list[str]):
     for folder in folders:
         start = time.perf_counter()
         model, _ = load_trained_model(folder)
-        yield folder.name, model, artifacts.read_config(folder)["gradcam_layer"], time.perf_counter() - start
+        layer = artifacts.gradcam_layer(artifacts.read_config(folder), folder)
+        yield folder.name, model, layer, time.perf_counter() - start
     if not folders:
         for name in backbones:
             spec = get_backbone(name)

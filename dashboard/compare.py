@@ -122,6 +122,12 @@ def per_group_table(entries: list[ModelEntry], key: str = "per_source", column: 
     return pd.DataFrame(rows)
 
 
+def worst_subgroups(entries: list[ModelEntry]) -> list[str]:
+    """Each model's lowest recall of a class within one source or subgroup, as a sentence."""
+    return [f"{e.name}: {w['class']} recall {w['recall']:.1%} in {w['group']} ({w['support']} images)"
+            for e in entries if (w := (e.metrics or {}).get("worst_subgroup_recall"))]
+
+
 def source_confounds(entries: list[ModelEntry]) -> list[str]:
     """Plain notes where one data source holds all test images of a class and no other class."""
     notes = set()

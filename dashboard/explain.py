@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.artifacts import read_config
+from pipeline.artifacts import gradcam_layer, read_config
 from pipeline.attention import AttentionModel
-from pipeline.backbones import get_backbone
 from pipeline.errors import ArtifactError, ConfigError
 from pipeline.model import load_trained_model
 
@@ -30,7 +29,7 @@ class Explainer:
         self.model, self.classes = load_trained_model(folder)
         config = read_config(folder)
         self.input_size = int(config["input_size"])
-        self.layer = _gradcam_layer(config, folder)
+        self.layer = gradcam_layer(config, folder)
         try:
             self.attention = AttentionModel(self.model, self.layer)
         except ConfigError as exc:
@@ -48,13 +47,3 @@ class Explainer:
             raise ValueError(f"class index {class_index} out of range 0-{len(self.classes) - 1}")
         maps = self.attention.maps(image, class_index)
         return maps["Grad-CAM"], maps["Grad-CAM++"]
-
-
-def _gradcam_layer(config: dict, folder: str | Path) -> str:
-    """The layer named in config.json, else the registry's layer for the backbone."""
-    if config.get("gradcam_layer"):
-        return str(config["gradcam_layer"])
-    try:
-        return get_backbone(str(config.get("backbone"))).gradcam_layer
-    except ConfigError as exc:
-        raise ArtifactError(f"{folder}: config.json names no Grad-CAM layer ({exc})") from exc

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
 from pipeline.config import DISCLAIMER
 
+from . import loaders
 from .catalog import TRAIN_HINT, Catalog, ModelEntry
 
 
@@ -28,3 +29,13 @@ def require_models(catalog: Catalog, entries: Sequence[ModelEntry], need: str) -
     found = "No saved models" if not catalog.entries else f"No model {need}"
     st.info(f"{found} in `{catalog.root}`. {TRAIN_HINT}", icon=":material/model_training:")
     return False
+
+
+def open_page(title: str, entries_of: Callable[[Catalog], Sequence[ModelEntry]],
+              need: str) -> tuple[Catalog, Sequence[ModelEntry]] | None:
+    """Title, warnings about broken folders, and the models the page can use (None: train first)."""
+    st.title(title)
+    catalog = loaders.load_catalog()
+    show_problems(catalog)
+    entries = entries_of(catalog)
+    return (catalog, entries) if require_models(catalog, entries, need) else None

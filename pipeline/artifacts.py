@@ -15,8 +15,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .backbones import get_backbone
 from .config import CONFIG_FILE, METRICS_FILE, MODEL_FILE
-from .errors import ArtifactError
+from .errors import ArtifactError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,16 @@ def read_config(folder: str | Path) -> dict:
     if not isinstance(config["classes"], list) or not config["classes"]:
         raise ArtifactError(f"{folder}: {CONFIG_FILE} 'classes' must be a non-empty list")
     return config
+
+
+def gradcam_layer(config: dict, folder: str | Path) -> str:
+    """The Grad-CAM layer named in config.json, else the registry's layer for the backbone."""
+    if config.get("gradcam_layer"):
+        return str(config["gradcam_layer"])
+    try:
+        return get_backbone(str(config.get("backbone"))).gradcam_layer
+    except ConfigError as exc:
+        raise ArtifactError(f"{folder}: {CONFIG_FILE} names no Grad-CAM layer ({exc})") from exc
 
 
 def read_metrics(folder: str | Path) -> dict:

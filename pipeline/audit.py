@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 BOXES_FILE = "boxes.csv"
 PLURAL = {"box": "boxes", "mask": "masks"}
+BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,37 @@ def resize_region(region: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(image) > 127
 
 
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a readable image, else None after a warning."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.size
+    except (OSError, ValueError) as exc:
+        log.warning("unreadable X-ray %s skipped (%s)", path, exc)
+        return None
+
+
 def read_box_references(folder: Path) -> list[LungReference]:
     boxes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    with (folder / BOXES_FILE).open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            boxes[row["path"]].append(tuple(float(row[k]) for k in ("x_min", "y_min", "x_max", "y_max")))
+    path, line = folder / BOXES_FILE, 1
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                boxes[row["path"]].append(tuple(float(row[k]) for k in BOX_COLUMNS))
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}, line {line}: expected columns path, {', '.join(BOX_COLUMNS)} with numbers "
+                        f"in pixels ({type(exc).__name__}: {exc})") from exc
     references = []
     for name, image_boxes in sorted(boxes.items()):
         path = folder / name
         if not path.is_file():
             log.warning("%s names %s, which is missing: skipped", BOXES_FILE, path)
             continue
-        with Image.open(path) as image:
-            width, height = image.size
+        size = _image_size(path)
+        if size is None:
+            continue
+        width, height = size
         references.append(LungReference(path, region_from_boxes(image_boxes, height, width), "box"))
     return references
 
@@ -73,9 +92,14 @@ def read_mask_references(folder: Path) -> list[LungReference]:
     for images in sorted(find_class_root(folder).glob("*/images")):
         for path in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
             mask_path = images.parent / "masks" / path.name
-            if mask_path.is_file():
-                with Image.open(mask_path) as mask:
-                    references.append(LungReference(path, np.asarray(mask.convert("L")) > 127, "mask"))
+            if mask_path.is_file() and _image_size(path) is not None:
+                try:
+                    with Image.open(mask_path) as mask:
+                        region = np.asarray(mask.convert("L")) > 127
+                except (OSError, ValueError) as exc:
+                    log.warning("unreadable lung mask %s skipped (%s)", mask_path, exc)
+                    continue
+                references.append(LungReference(path, region, "mask"))
     return references
 
 
@@ -151,7 +175,7 @@ def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_im
     config, _ = artifacts.check_model_dir(model_dir)
     references = find_references(data_dir)
     model, classes = load_trained_model(model_dir)
-    attention = AttentionModel(model, config["gradcam_layer"])
+    attention = AttentionModel(model, artifacts.gradcam_layer(config, model_dir))
     result = audit(attention, classes, references, model_input_from_file)
     result["data_dir"] = Path(data_dir).name
     artifacts.update_json(Path(model_dir), METRICS_FILE, "lung_attention", result)

@@ -59,3 +59,11 @@ def test_subgroup_table_uses_the_subgroup_figures():
                                                         "recall": {"Normal": 0.5}}}}
     table = per_group_table([entry("A", metrics)], "per_subgroup", "subgroup")
     assert list(table["subgroup"]) == ["kermany_pediatric=1"] and table.iloc[0]["recall Normal"] == 0.5
+
+
+def test_worst_subgroup_sentence():
+    from dashboard.compare import worst_subgroups
+
+    worst = {"group": "kermany_pediatric=0", "class": "Normal", "recall": 0.9, "support": 1470}
+    assert worst_subgroups([entry("A", {"worst_subgroup_recall": worst}), entry("B", {})]) == [
+        "A: Normal recall 90.0% in kermany_pediatric=0 (1470 images)"]

@@ -123,3 +123,25 @@ def test_audit_command_stores_the_figures_with_the_model(tmp_path, models_dir, c
     card = (folder / "README.md").read_text()
     assert "## Model attention on the lungs" in card and "Faithfulness on 4 X-rays" in card
     assert main(["audit", "--model", str(folder), "--data-dir", str(tmp_path / "none")]) == 2
+
+
+def test_a_malformed_boxes_file_is_named(tmp_path):
+    folder = write_box_folder(tmp_path)
+    (folder / audit.BOXES_FILE).write_text("path,x_min\nimages/x0.jpg,abc\n")
+    with pytest.raises(DataError, match=r"boxes.csv, line 2: expected columns path, x_min, y_min, x_max, y_max"):
+        audit.find_references(folder)
+
+
+def test_unreadable_reference_images_are_skipped(tmp_path):
+    folder = write_box_folder(tmp_path)
+    (folder / "images" / "x0.jpg").write_bytes(b"not an image")
+    assert len(audit.find_references(folder)) == 3
+
+
+def test_the_gradcam_layer_falls_back_to_the_registry(tmp_path):
+    from pipeline.artifacts import gradcam_layer
+    from pipeline.errors import ArtifactError
+
+    assert gradcam_layer({"backbone": "MobileNet"}, tmp_path) == "conv_pw_13_relu"
+    with pytest.raises(ArtifactError, match="names no Grad-CAM layer"):
+        gradcam_layer({"backbone": "Nope"}, tmp_path)

@@ -24,11 +24,10 @@ CITATIONS = """
 
 
 def main() -> None:
-    st.title("Model cards")
-    catalog = loaders.load_catalog()
-    layout.show_problems(catalog)
-    if layout.require_models(catalog, catalog.entries, "with a readable config.json"):
-        for tab, entry in zip(st.tabs([entry.name for entry in catalog.entries]), catalog.entries):
+    opened = layout.open_page("Model cards", lambda c: c.entries, "with a readable config.json")
+    if opened is not None:
+        _, entries = opened
+        for tab, entry in zip(st.tabs([entry.name for entry in entries]), entries):
             card = loaders.model_card(str(entry.folder), entry.stamp)
             if card is None:
                 tab.warning(f"{entry.folder}: {CARD_FILE} is missing or unreadable.")

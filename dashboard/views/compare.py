@@ -89,8 +89,7 @@ def calibration_and_sources(entries: list[ModelEntry]) -> None:
         st.subheader("Per subgroup")
         st.caption("Subgroups from the manifest (for example kermany_pediatric=1: pediatric images of the "
                    "Kermany set). A class recalled well overall but poorly in one subgroup points to a shortcut.")
-        worst = [f"{e.name}: {w['class']} recall {w['recall']:.1%} in {w['group']} ({w['support']} images)"
-                 for e in entries if (w := (e.metrics or {}).get("worst_subgroup_recall"))]
+        worst = compare.worst_subgroups(entries)
         if worst:
             st.caption("Worst subgroup figure per model: " + "; ".join(worst))
         ratio = [c for c in subgroups.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
@@ -113,12 +112,10 @@ def model_attention(entries: list[ModelEntry]) -> None:
 
 
 def main() -> None:
-    st.title("Compare models")
-    catalog = loaders.load_catalog()
-    layout.show_problems(catalog)
-    entries = catalog.evaluated
-    if not layout.require_models(catalog, entries, "with test metrics"):
+    opened = layout.open_page("Compare models", lambda c: c.evaluated, "with test metrics")
+    if opened is None:
         return
+    catalog, entries = opened
     st.caption(f"{len(entries)} model(s) from `{catalog.root}`. All figures are on each model's own "
                "held-out test split; models trained on different data are not directly comparable.")
     summary(entries)

@@ -84,14 +84,12 @@ def augmentation_preview(entries: list[ModelEntry], shown: dict[str, str]) -> No
 
 
 def main() -> None:
-    st.title("Data and augmentation")
-    catalog = loaders.load_catalog()
-    layout.show_problems(catalog)
-    if not layout.require_models(catalog, catalog.entries, "with a readable config.json"):
+    opened = layout.open_page("Data and augmentation", lambda c: c.entries, "with a readable config.json")
+    if opened is None:
         return
-    datasets = training_data(catalog.entries)
-    shown = example_images(datasets)
-    augmentation_preview(catalog.entries, shown)
+    _, entries = opened
+    shown = example_images(training_data(entries))
+    augmentation_preview(entries, shown)
 
 
 main()

@@ -139,12 +139,10 @@ def all_models(entries: list[ModelEntry], image: Picked, opacity: float, colorma
 
 
 def main() -> None:
-    st.title("Explain an X-ray")
-    catalog = loaders.load_catalog()
-    layout.show_problems(catalog)
-    entries = catalog.explainable
-    if not layout.require_models(catalog, entries, "with a loadable model.keras"):
+    opened = layout.open_page("Explain an X-ray", lambda c: c.explainable, "with a loadable model.keras")
+    if opened is None:
         return
+    catalog, entries = opened
     image = pick_image()
     if image is None:
         return
