@@ -14,6 +14,16 @@ from .errors import PipelineError
 log = logging.getLogger("pipeline")
 
 
+def _count(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(value: str) -> int:
+        number = int(value) if value.lstrip("-").isdigit() else None
+        if number is None or number < minimum:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= {minimum}")
+        return number
+    return parse
+
+
 def _weights(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
@@ -33,16 +43,16 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="labelled class folders (default: download with kagglehub)")
     train.add_argument("--weights", type=_weights, default="imagenet",
                        help="'imagenet' (default), 'none', or a weights file of the backbone without top")
-    train.add_argument("--epochs", type=int, default=config.DEFAULT_EPOCHS, help="phase 1: head only")
-    train.add_argument("--fine-tune-epochs", type=int, default=config.DEFAULT_FINE_TUNE_EPOCHS,
+    train.add_argument("--epochs", type=_count(0), default=config.DEFAULT_EPOCHS, help="phase 1: head only")
+    train.add_argument("--fine-tune-epochs", type=_count(0), default=config.DEFAULT_FINE_TUNE_EPOCHS,
                        help="phase 2: top of the backbone unfrozen")
-    train.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE, help="per replica")
+    train.add_argument("--batch-size", type=_count(1), default=config.DEFAULT_BATCH_SIZE, help="per replica")
     train.add_argument("--learning-rate", type=float, default=config.DEFAULT_LEARNING_RATE)
     train.add_argument("--fine-tune-learning-rate", type=float, default=config.DEFAULT_FINE_TUNE_LEARNING_RATE)
-    train.add_argument("--patience", type=int, default=config.DEFAULT_PATIENCE, help="early stopping patience")
-    train.add_argument("--image-size", type=int, help="override the backbone's input size (for quick runs)")
+    train.add_argument("--patience", type=_count(0), default=config.DEFAULT_PATIENCE, help="early stopping patience")
+    train.add_argument("--image-size", type=_count(32), help="override the backbone's input size (for quick runs)")
     train.add_argument("--split", type=float, nargs=3, default=config.DEFAULT_SPLIT, metavar=("TRAIN", "VAL", "TEST"))
-    train.add_argument("--limit-per-class", type=int, metavar="N",
+    train.add_argument("--limit-per-class", type=_count(1), metavar="N",
                        help="use at most N images per class, drawn with the seed (quick runs)")
     train.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     train.add_argument("--flip", action="store_true",
@@ -55,13 +65,13 @@ def parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a labelled folder")
     evaluate.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
     evaluate.add_argument("--data-dir", required=True)
-    evaluate.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE)
+    evaluate.add_argument("--batch-size", type=_count(1), default=config.DEFAULT_BATCH_SIZE)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     audit = commands.add_parser("audit", help="lung-attention audit of a saved model's Grad-CAM maps")
     audit.add_argument("--model", required=True, help="a saved model folder, e.g. saved_models/MobileNet")
     audit.add_argument("--data-dir", required=True,
                        help="X-rays with boxes.csv (a box per lung) or <Class>/masks/ beside <Class>/images/")
-    audit.add_argument("--faithfulness-images", type=int, default=24, metavar="N",
+    audit.add_argument("--faithfulness-images", type=_count(0), default=24, metavar="N",
                        help="deletion and insertion curves on the first N images (0: skip)")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
     return root

@@ -70,3 +70,11 @@ def test_missing_required_option_is_an_argparse_error():
     with pytest.raises(SystemExit) as info:
         main(["train", "--data-dir", "x"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--epochs", "-1"), ("--image-size", "8"),
+                                           ("--limit-per-class", "x")])
+def test_counts_out_of_range_are_argparse_errors(option, value, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--backbone", "SmallCNN", "--data-dir", "x", option, value])
+    assert info.value.code == 2 and f"{value!r} is not a whole number" in capsys.readouterr().err
