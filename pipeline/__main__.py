@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {download,train,evaluate} ...``."""
+"""Command line: ``python -m pipeline {download,train,evaluate,audit,report} ...``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from . import config
 from .backbones import BACKBONES
-from .errors import PipelineError
+from .errors import ConfigError, PipelineError
 
 log = logging.getLogger("pipeline")
 
@@ -22,6 +23,17 @@ def _count(minimum: int):
             raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= {minimum}")
         return number
     return parse
+
+
+def _fraction(value: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number from 0 to below 1")
+    return number
 
 
 def _weights(value: str) -> str | None:
@@ -57,6 +69,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     train.add_argument("--flip", action="store_true",
                        help="add horizontal flips (off by default: chest X-rays are not left-right symmetric)")
+    train.add_argument("--augmentation", choices=config.AUGMENTATIONS, default=config.DEFAULT_AUGMENTATION,
+                       help="affine: rotation, shift, zoom; robust: also wider zoom, down/up-sampling, blur, "
+                            "JPEG re-compression and gamma, which hide each source's processing traces")
+    train.add_argument("--label-smoothing", type=_fraction, default=config.DEFAULT_LABEL_SMOOTHING, metavar="S",
+                       help="0 (off) to below 1, e.g. 0.1")
     train.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
     train.add_argument("--out", default=config.DEFAULT_OUT)
     train.add_argument("--checkpoint-dir", default=config.DEFAULT_CHECKPOINT_DIR,
@@ -74,6 +91,13 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--faithfulness-images", type=_count(0), default=24, metavar="N",
                        help="deletion and insertion curves on the first N images (0: skip)")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
+    report = commands.add_parser("report", help="markdown tables from saved models' metrics")
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("--models", metavar="DIR", help="model folders, e.g. saved_models: the comparison table")
+    source.add_argument("--experiments", metavar="DIR", help="experiment runs, e.g. docs/experiments")
+    target = report.add_mutually_exclusive_group()
+    target.add_argument("--readme", metavar="FILE", help="replace the table between the model markers of FILE")
+    target.add_argument("--out", metavar="FILE", help="write the document to FILE (default: print it)")
     return root
 
 
@@ -101,7 +125,8 @@ def run_train(args: argparse.Namespace) -> None:
             learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
             patience=args.patience, image_size=args.image_size, seed=args.seed, split=tuple(args.split),
             limit_per_class=args.limit_per_class,
-            flip=args.flip, mixed_precision=args.mixed_precision, out=args.out,
+            flip=args.flip, augmentation=args.augmentation, label_smoothing=args.label_smoothing,
+            mixed_precision=args.mixed_precision, out=args.out,
             checkpoint_dir=args.checkpoint_dir, data_origin=origin,
         )
         log.info("done: %s", train(options))
@@ -142,7 +167,26 @@ def run_audit(args: argparse.Namespace) -> None:
             print(f"  {method:12s} deletion {areas['deletion']:.3f}, insertion {areas['insertion']:.3f}")
 
 
-COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate, "audit": run_audit}
+def run_report(args: argparse.Namespace) -> None:
+    from . import report
+
+    text = (report.comparison_table(args.models) if args.models
+            else report.experiments_document(args.experiments))
+    if args.readme:
+        path = Path(args.readme)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        path.write_text(report.replace_between_markers(path.read_text(encoding="utf-8"), text), encoding="utf-8")
+        log.info("updated the model table in %s", path)
+    elif args.out:
+        Path(args.out).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        log.info("wrote %s", args.out)
+    else:
+        print(text)
+
+
+COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate, "audit": run_audit,
+            "report": run_report}
 
 
 def main(argv: list[str] | None = None) -> int:

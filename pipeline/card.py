@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from .config import DISCLAIMER
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+from .report import pct as _pct
+from .report import table as _table
 
 
 def _ci(interval: list[float] | None) -> str:
     return "" if not interval else f" (95% CI {_pct(interval[0])}-{_pct(interval[1])})"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def _lung_attention_section(audit: dict) -> list[str]:
@@ -29,6 +22,35 @@ def _lung_attention_section(audit: dict) -> list[str]:
         "`python -m pipeline audit`).",
         _table(["method", "energy inside the lungs", "peak inside the lungs", "uniform map (baseline)"], rows),
     ]
+
+
+def _counts(per_class: dict[str, int]) -> str:
+    return ", ".join(f"{c} {n}" for c, n in per_class.items() if n)
+
+
+def _shortcut_risks(classes: list[str], subgroups: dict[str, dict[str, int]]) -> list[str]:
+    """A limit line for each flagged subgroup whose share differs between classes."""
+    lines = []
+    for group, per_class in subgroups.items():
+        if group.endswith("=0"):
+            continue
+        column = group.rsplit("=", 1)[0]
+        totals = {c: sum(v.get(c, 0) for g, v in subgroups.items() if g.rsplit("=", 1)[0] == column) for c in classes}
+        shares = {c: per_class.get(c, 0) / totals[c] for c in classes if totals[c]}
+        if shares and max(shares.values()) - min(shares.values()) > 0.1:
+            lines.append(f"- Shortcut risk: `{group}` images are " + ", ".join(
+                f"{_pct(s)} of {c}" for c, s in shares.items()) + "; a model can learn this trait "
+                "(e.g. a child's chest, one hospital's scanner) instead of the disease. See the per-subgroup recall.")
+    return lines
+
+
+def _recipe(config: dict) -> str:
+    options, rates = config.get("options", {}), config.get("learning_rates", {})
+    return (f"- Recipe: Adam, learning rate {rates.get('head')} (head) then {rates.get('fine_tune')} (fine-tune), "
+            f"reduced on plateau; early stopping (patience {options.get('patience')}) restores the best "
+            f"validation-loss weights; class weights; augmentation `{config.get('augmentation', 'affine')}`"
+            f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
+            f"{config.get('label_smoothing', 0)}.")
 
 
 def render_model_card(config: dict, metrics: dict) -> str:
@@ -49,7 +71,9 @@ def render_model_card(config: dict, metrics: dict) -> str:
         "## Data",
         f"- Data: `{data.get('name', 'unknown')}` ({data.get('origin', 'local folder')}).",
         f"- Classes: {', '.join(classes)}."
-        + (f" Missing from this data: {', '.join(data['missing_classes'])}." if data.get("missing_classes") else ""),
+        + (f" Missing from this data: {', '.join(data['missing_classes'])} (the data folder has no images of it), "
+           "so this model cannot predict it." if data.get("missing_classes") else ""),
+        *(f"- Source `{name}`: {_counts(per_class)} images." for name, per_class in data.get("sources", {}).items()),
         f"- Unreadable files skipped: {data.get('skipped_files', 0)}.",
         f"- Split {config.get('split', '')}, seed {config.get('seed')}, near-duplicate groups kept in one split.",
         _table(["split", *classes], split_rows),
@@ -58,6 +82,7 @@ def render_model_card(config: dict, metrics: dict) -> str:
         f"preprocessing `{config.get('preprocessing')}` built into the model.",
         f"- Epochs run: head {config.get('epochs_run', {}).get('head')}, "
         f"fine-tune {config.get('epochs_run', {}).get('fine_tune')}; batch size {config.get('batch_size')}.",
+        _recipe(config),
         f"- Hardware: {config.get('hardware', {}).get('description', 'unknown')}; "
         f"training time {config.get('training_seconds', 0) / 60:.1f} min.",
         "## Test metrics",
@@ -92,6 +117,7 @@ def render_model_card(config: dict, metrics: dict) -> str:
     sections += [
         "## Limits",
         "- Research use only; not validated on any clinical population.",
+        *_shortcut_risks(classes, data.get("subgroups", {})),
         "- A model can learn the source of an image (hospital, scanner, age group, processing) "
         "instead of the disease; check the per-source figures and the model attention maps.",
         "## Reproduce",

@@ -25,6 +25,8 @@ DEFAULT_FINE_TUNE_EPOCHS = 10
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
 DEFAULT_PATIENCE = 4
+DEFAULT_AUGMENTATION = "affine"
+DEFAULT_LABEL_SMOOTHING = 0.0
 DEFAULT_OUT = "saved_models"
 DEFAULT_CHECKPOINT_DIR = ".checkpoints"
 
@@ -32,6 +34,14 @@ DEFAULT_CHECKPOINT_DIR = ".checkpoints"
 ROTATION_DEGREES = 10.0
 SHIFT_FRACTION = 0.1
 ZOOM_FRACTION = 0.1
+# "robust" adds to it: a wider zoom (crops borders and burned-in text) and processing noise
+# (down- and up-sampling, blur, JPEG re-compression, gamma) that hides each source's traces.
+AUGMENTATIONS: tuple[str, ...] = ("affine", "robust")
+ROBUST_ZOOM_FRACTION = 0.2
+RESAMPLE_SCALE_RANGE = (0.4, 1.0)
+BLUR_SIGMA_MAX = 1.5
+JPEG_QUALITY_RANGE = (30, 95)
+GAMMA_RANGE = (0.7, 1.4)
 
 # Evaluation.
 BOOTSTRAP_SAMPLES = 1000

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import CANONICAL_CLASSES, DEFAULT_SPLIT, IMAGE_EXTENSIONS, MANIFEST_NAME, SUBGROUP_COLUMNS
+from .config import (
+    CANONICAL_CLASSES,
+    DEFAULT_SPLIT,
+    IMAGE_EXTENSIONS,
+    MANIFEST_NAME,
+    SUBGROUP_COLUMNS,
+)
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,18 @@ class Dataset:
     def counts(self, indices: np.ndarray | None = None) -> dict[str, int]:
         labels = self.labels if indices is None else self.labels[indices]
         return {name: int((labels == c).sum()) for c, name in enumerate(self.classes)}
+
+    def composition(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Images per class for each source and each subgroup ("column=value"), from the manifest."""
+        result: dict[str, dict[str, dict[str, int]]] = {"sources": {}, "subgroups": {}}
+        for sample in self.samples:
+            name = self.classes[sample.label]
+            keys = [("sources", sample.source)] if sample.source else []
+            keys += [("subgroups", f"{column}={value}") for column, value in sample.subgroups]
+            for kind, key in keys:
+                per_class = result[kind].setdefault(key, dict.fromkeys(self.classes, 0))
+                per_class[name] += 1
+        return result
 
 
 def canonical_class(folder_name: str) -> str | None:

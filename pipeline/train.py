@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -27,11 +27,13 @@ from .config import (
     CANONICAL_CLASSES,
     CARD_FILE,
     CONFIG_FILE,
+    DEFAULT_AUGMENTATION,
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECKPOINT_DIR,
     DEFAULT_EPOCHS,
     DEFAULT_FINE_TUNE_EPOCHS,
     DEFAULT_FINE_TUNE_LEARNING_RATE,
+    DEFAULT_LABEL_SMOOTHING,
     DEFAULT_LEARNING_RATE,
     DEFAULT_OUT,
     DEFAULT_PATIENCE,
@@ -41,7 +43,12 @@ from .config import (
     METRICS_FILE,
     MODEL_FILE,
 )
-from .distribute import distribution_strategy, is_multi_worker, prepare_multi_worker, worker_id
+from .distribute import (
+    distribution_strategy,
+    is_multi_worker,
+    prepare_multi_worker,
+    worker_id,
+)
 from .errors import DataError
 from .inputs import make_dataset
 from .model import build_model, export_model, set_trainable
@@ -67,6 +74,8 @@ class TrainOptions:
     split: tuple[float, float, float] = DEFAULT_SPLIT
     limit_per_class: int | None = None
     flip: bool = False
+    augmentation: str = DEFAULT_AUGMENTATION
+    label_smoothing: float = DEFAULT_LABEL_SMOOTHING
     mixed_precision: bool = False
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
@@ -83,6 +92,20 @@ def hardware() -> dict:
 def versions() -> dict:
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__, "scikit-learn": sklearn.__version__}
+
+
+def loss_function(label_smoothing: float):
+    """Cross-entropy on integer labels, with label smoothing when asked (per-sample, so class
+    weights still apply; Keras' sparse loss has no smoothing option)."""
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+
+    def smoothed_sparse_categorical_crossentropy(y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        one_hot = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=label_smoothing)
+
+    return smoothed_sparse_categorical_crossentropy
 
 
 class TrainingClock(keras.callbacks.Callback):
@@ -110,7 +133,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
         return done["epochs"]
     if epochs == 0:
         return 0
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_function(opts.label_smoothing),
                   metrics=["accuracy"], jit_compile=bool(tf.config.list_physical_devices("GPU")))
     strategy = tf.distribute.get_strategy()
     if is_multi_worker(strategy):
@@ -175,7 +198,7 @@ def train(opts: TrainOptions) -> Path:
     train_s, val_s, test_s = parts["train"], parts["val"], parts["test"]
     batch = opts.batch_size * strategy.num_replicas_in_sync
     train_ds = make_dataset([s.path for s in train_s], [s.label for s in train_s], size, batch, shuffle=True,
-                            augmentation=build_augmentation(opts.flip, opts.seed), seed=opts.seed)
+                            augmentation=build_augmentation(opts.flip, opts.seed, opts.augmentation), seed=opts.seed)
     val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], size, batch)
     weights = data.class_weights(dataset.labels[splits["train"]], len(dataset.classes))
     chief, worker = worker_id()
@@ -204,16 +227,17 @@ def train(opts: TrainOptions) -> Path:
         "data": {"name": dataset.root.name, "path": str(dataset.root), "origin": opts.data_origin,
                  "counts": {name: dataset.counts(idx) for name, idx in splits.items()},
                  "missing_classes": [c for c in CANONICAL_CLASSES if c not in dataset.classes],
-                 "skipped_files": len(dataset.skipped)},
+                 "skipped_files": len(dataset.skipped), **dataset.composition()},
         "split": list(opts.split), "seed": opts.seed, "batch_size": opts.batch_size,
         "epochs_requested": {"head": opts.epochs, "fine_tune": opts.fine_tune_epochs},
         "epochs_run": {"head": head_epochs, "fine_tune": tune_epochs},
         "learning_rates": {"head": opts.learning_rate, "fine_tune": opts.fine_tune_learning_rate},
-        "flip": opts.flip, "mixed_precision": opts.mixed_precision,
+        "flip": opts.flip, "augmentation": opts.augmentation, "label_smoothing": opts.label_smoothing,
+        "mixed_precision": opts.mixed_precision,
         "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
         "hardware": hardware(), "versions": versions(),
         "parameters": int(model.count_params()),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m pipeline " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
         "options": asdict(opts),
     }

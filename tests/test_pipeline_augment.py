@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.augment import RandomAffine, build_augmentation
+from pipeline.augment import ProcessingNoise, RandomAffine, build_augmentation
+from pipeline.errors import ConfigError
 from pipeline.inputs import make_dataset
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, (32, 24, 24, 1)).astype("float32")
@@ -60,3 +61,26 @@ def test_the_training_input_augments_every_epoch_and_gives_rgb(image_folder):
     assert first.shape == (16, 32, 32, 3) and first.dtype == np.float32
     np.testing.assert_array_equal(first[..., 0], first[..., 2])
     assert not np.allclose(first, second)
+
+
+def test_robust_augmentation_stays_in_range_repeats_and_changes_the_images():
+    a, b = build_augmentation(seed=7, kind="robust"), build_augmentation(seed=7, kind="robust")
+    out = np.asarray(a(IMAGES))
+    np.testing.assert_array_equal(out, np.asarray(b(IMAGES)))
+    assert out.shape == IMAGES.shape and out.min() >= 0.0 and out.max() <= 255.0 + 1e-3
+    assert not np.allclose(out, IMAGES, atol=1.0)
+    np.testing.assert_array_equal(np.asarray(a(IMAGES, training=False)), IMAGES)
+
+
+def test_processing_noise_parts_keep_a_smooth_image_close():
+    smooth = np.tile(np.linspace(20, 230, 24, dtype="float32")[None, :, None], (24, 1, 1))[None].repeat(4, 0)
+    noise = ProcessingNoise(seed=8)
+    for changed in (noise._blur(smooth), noise._jpeg(smooth, 4), noise._resample(smooth, (24, 24))):
+        changed = np.asarray(changed)
+        assert changed.shape == smooth.shape
+        assert np.abs(changed - smooth)[:, 4:-4, 4:-4].mean() < 6.0
+
+
+def test_unknown_augmentation_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="unknown augmentation 'heavy'; valid: affine, robust"):
+        build_augmentation(kind="heavy")

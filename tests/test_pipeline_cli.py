@@ -78,3 +78,13 @@ def test_counts_out_of_range_are_argparse_errors(option, value, capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "--backbone", "SmallCNN", "--data-dir", "x", option, value])
     assert info.value.code == 2 and f"{value!r} is not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--label-smoothing", "1.5", "'1.5' is not a number from 0 to below 1"),
+    ("--augmentation", "heavy", "invalid choice: 'heavy'"),
+])
+def test_recipe_options_out_of_range_are_argparse_errors(option, value, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--backbone", "SmallCNN", "--data-dir", "x", option, value])
+    assert info.value.code == 2 and message in capsys.readouterr().err

@@ -19,13 +19,14 @@ from pipeline.config import ARTIFACT_FILES
 @pytest.mark.slow
 def test_train_then_evaluate_through_the_cli(tmp_path, image_folder):
     done = cli(*tiny_train_args(image_folder, tmp_path / "out", tmp_path / "ck", "--epochs", "1",
-                                "--fine-tune-epochs", "1"))
+                                "--fine-tune-epochs", "1", "--augmentation", "robust", "--label-smoothing", "0.1"))
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "out" / "SmallCNN"
     assert sorted(p.name for p in folder.iterdir()) == sorted(ARTIFACT_FILES)
     assert not (tmp_path / "ck" / "SmallCNN").exists(), "checkpoints are removed after a complete run"
     config = json.loads((folder / "config.json").read_text())
     assert config["classes"] == ["COVID", "Normal", "Viral Pneumonia"]
+    assert (config["augmentation"], config["label_smoothing"]) == ("robust", 0.1)
     assert sum(config["data"]["counts"]["test"].values()) == len(list(csv.DictReader((folder / "predictions.csv").open())))
 
     shown = cli("evaluate", "--model", str(folder), "--data-dir", str(image_folder), "--json")

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Generalization experiments: MobileNet from ImageNet weights, one training budget for every
+# recipe, fixed seeds. Each run is trained, evaluated on its test split and audited by the
+# pipeline's own CLI; its config.json and metrics.json are kept under docs/experiments/<run>/
+# and docs/EXPERIMENTS.md is generated from them.
+#
+#   docs/experiments.sh DATA_DIR WEIGHTS LUNG_BOXES RUN...      RUN = <recipe>-<seed>, e.g. robust-42
+#   docs/experiments.sh --report                                 only regenerate docs/EXPERIMENTS.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+budget=(--backbone MobileNet --epochs 2 --fine-tune-epochs 6 --fine-tune-learning-rate 1e-4)
+declare -A recipes=(
+  [baseline]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3"
+  [robust]="--augmentation robust --label-smoothing 0 --learning-rate 1e-3"
+  [smoothing]="--augmentation affine --label-smoothing 0.1 --learning-rate 3e-4"
+  [robust-smoothing]="--augmentation robust --label-smoothing 0.1 --learning-rate 3e-4"
+)
+
+if [[ ${1:-} != --report ]]; then
+  data=$1 weights=$2 boxes=$3
+  shift 3
+  for run in "$@"; do
+    recipe=${run%-*} seed=${run##*-}
+    [[ -n ${recipes[$recipe]:-} ]] || { echo "unknown recipe '$recipe'; valid: ${!recipes[*]}" >&2; exit 2; }
+    # shellcheck disable=SC2086  # the recipe's options are meant to split into words
+    python -m pipeline train "${budget[@]}" ${recipes[$recipe]} --seed "$seed" --data-dir "$data" \
+      --weights "$weights" --out "runs/$run" --checkpoint-dir ".checkpoints/$run"
+    python -m pipeline audit --model "runs/$run/MobileNet" --data-dir "$boxes" --faithfulness-images 0
+    mkdir -p "docs/experiments/$run"
+    cp "runs/$run/MobileNet/config.json" "runs/$run/MobileNet/metrics.json" "docs/experiments/$run/"
+  done
+fi
+python -m pipeline report --experiments docs/experiments --out docs/EXPERIMENTS.md

@@ -1,0 +1,155 @@
+"""Markdown tables generated from saved runs' config.json and metrics.json: no TensorFlow needed.
+
+- the README's model comparison (``python -m pipeline report --models saved_models --readme README.md``)
+- docs/EXPERIMENTS.md (``python -m pipeline report --experiments docs/experiments --out docs/EXPERIMENTS.md``)
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from . import artifacts
+from .config import CONFIG_FILE, METRICS_FILE
+from .errors import ArtifactError
+
+README_START, README_END = "<!-- models:start -->", "<!-- models:end -->"
+EXPERIMENTS_INTRO = "README.md"  # hand-written introduction inside the experiments folder
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def read_run(folder: Path) -> tuple[dict, dict]:
+    return artifacts.read_config(folder), artifacts.read_metrics(folder)
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Folders under ``root`` (at any depth) holding both a config.json and a metrics.json."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: not a folder")
+    runs = sorted(p.parent for p in root.rglob(CONFIG_FILE) if (p.parent / METRICS_FILE).is_file())
+    if not runs:
+        raise ArtifactError(f"{root}: no folder with both {CONFIG_FILE} and {METRICS_FILE}")
+    return runs
+
+
+def macro_f1_cell(metrics: dict) -> str:
+    interval = metrics.get("ci95", {}).get("macro_f1")
+    return pct(metrics["macro_f1"]) + (f" ({pct(interval[0])}-{pct(interval[1])})" if interval else "")
+
+
+def recall(metrics: dict, name: str) -> float | None:
+    return metrics["per_class"].get(name, {}).get("recall")
+
+
+def worst_cell(metrics: dict) -> str:
+    worst = metrics.get("worst_subgroup_recall")
+    return "n/a" if not worst else f"{pct(worst['recall'])} ({worst['class']}, {worst['group']}, n={worst['support']})"
+
+
+def attention_cell(metrics: dict, method: str = "Grad-CAM") -> str:
+    audit = metrics.get("lung_attention")
+    if not audit or method not in audit["overall"]:
+        return "not audited"
+    overall = audit["overall"]
+    return f"{pct(overall[method]['energy_inside'])} (uniform {pct(overall['baseline_share'])})"
+
+
+def shared_class_subgroups(metrics_list: list[dict]) -> list[tuple[str, str]]:
+    """(subgroup, class) pairs for classes present in more than one subgroup: the comparisons
+    that show whether a model tells the class from the subgroup (e.g. pediatric vs adult Normal)."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for metrics in metrics_list:
+        for group, values in metrics.get("per_subgroup", {}).items():
+            for name, support in values["support"].items():
+                if support:
+                    groups[name].add(group)
+    return sorted((g, c) for c, gs in groups.items() if len(gs) > 1 for g in gs)
+
+
+def subgroup_recall(metrics: dict, group: str, name: str) -> float | None:
+    return metrics.get("per_subgroup", {}).get(group, {}).get("recall", {}).get(name)
+
+
+def comparison_table(root: str | Path) -> str:
+    """One row per model folder: start weights, training, test metrics and lung attention."""
+    rows = []
+    for folder in find_runs(root):
+        config, metrics = read_run(folder)
+        epochs = config.get("epochs_run", {})
+        covid = recall(metrics, "COVID")
+        rows.append([
+            f"[{config['backbone']}]({Path(root).name}/{folder.relative_to(root).as_posix()}/README.md)",
+            config.get("weights", "?").split("/")[-1], f"{config['input_size']} px",
+            f"{epochs.get('head', 0)} + {epochs.get('fine_tune', 0)}",
+            f"{config.get('training_seconds', 0) / 60:.0f} min, {config.get('hardware', {}).get('description', '?')}",
+            pct(metrics["accuracy"]), macro_f1_cell(metrics), pct(covid), worst_cell(metrics),
+            attention_cell(metrics), f"{config.get('model_bytes', 0) / 1e6:.1f} MB",
+        ])
+    header = ["model", "weights at start", "input", "epochs (head + fine-tune)", "training",
+              "test accuracy", "test macro-F1 (95% CI)", "COVID recall", "worst subgroup recall",
+              "Grad-CAM energy inside lung boxes", "file"]
+    return table(header, rows)
+
+
+def recipe_of(config: dict) -> str:
+    options = config.get("options", {})
+    return (f"{config['backbone']}, augmentation {options.get('augmentation', 'affine')}, label smoothing "
+            f"{options.get('label_smoothing', 0)}, head LR {options.get('learning_rate')}")
+
+
+def experiments_tables(root: str | Path) -> str:
+    """Per-run rows, then the mean over seeds per recipe."""
+    runs = [(folder, *read_run(folder)) for folder in find_runs(root)]
+    pairs = shared_class_subgroups([m for _, _, m in runs])
+    pair_names = [f"{c} recall, {g}" for g, c in pairs]
+    rows, by_recipe = [], defaultdict(list)
+    for folder, config, metrics in runs:
+        by_recipe[recipe_of(config)].append(metrics)
+        epochs = config.get("epochs_run", {})
+        rows.append([
+            folder.relative_to(root).as_posix(), recipe_of(config), str(config.get("seed")),
+            f"{epochs.get('head', 0)} + {epochs.get('fine_tune', 0)}", f"{config.get('training_seconds', 0) / 60:.0f}",
+            macro_f1_cell(metrics), pct(recall(metrics, "COVID")),
+            *(pct(subgroup_recall(metrics, g, c)) for g, c in pairs),
+            worst_cell(metrics), attention_cell(metrics), attention_cell(metrics, "Grad-CAM++"),
+        ])
+    per_run = table(["run", "recipe", "seed", "epochs", "minutes", "macro-F1 (95% CI)", "COVID recall",
+                     *pair_names, "worst subgroup recall", "Grad-CAM energy in lungs",
+                     "Grad-CAM++ energy in lungs"], rows)
+    summary = []
+    for recipe, items in by_recipe.items():
+        def mean(values: list[float | None]) -> str:
+            known = [v for v in values if v is not None]
+            return pct(sum(known) / len(known)) if known else "n/a"
+        worst = [(m.get("worst_subgroup_recall") or {}).get("recall") for m in items]
+        summary.append([recipe, str(len(items)), mean([m["macro_f1"] for m in items]),
+                        *(mean([subgroup_recall(m, g, c) for m in items]) for g, c in pairs), mean(worst)])
+    means = table(["recipe", "seeds", "mean macro-F1", *(f"mean {n}" for n in pair_names),
+                   "mean worst subgroup recall"], summary)
+    return f"## Mean over seeds\n\n{means}\n\n## Every run (test split)\n\n{per_run}\n"
+
+
+def experiments_document(root: str | Path) -> str:
+    intro = Path(root) / EXPERIMENTS_INTRO
+    head = intro.read_text(encoding="utf-8").strip() + "\n\n" if intro.is_file() else "# Experiments\n\n"
+    note = ("<!-- Generated by `python -m pipeline report --experiments docs/experiments --out "
+            "docs/EXPERIMENTS.md` from the runs' config.json and metrics.json; do not edit by hand. -->\n\n")
+    return note + head + experiments_tables(root)
+
+
+def replace_between_markers(text: str, block: str) -> str:
+    """``text`` with the part between README_START and README_END replaced by ``block``."""
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise ArtifactError(f"markers {README_START} ... {README_END} not found")
+    return pattern.sub(lambda _: f"{README_START}\n{block}\n{README_END}", text)

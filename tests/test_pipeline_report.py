@@ -1,0 +1,76 @@
+"""Markdown tables built from saved runs: each figure is the one in metrics.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+
+from pipeline import report
+from pipeline.__main__ import main
+from pipeline.errors import ArtifactError
+
+
+def copy_runs(models_dir, target, seeds=(1, 2)):
+    """Copies of the tiny models' config and metrics as experiment runs, one per seed."""
+    for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+        for seed in seeds:
+            run = target / f"{folder.name}-{seed}"
+            run.mkdir(parents=True)
+            for name in ("config.json", "metrics.json"):
+                shutil.copy(folder / name, run / name)
+            config = json.loads((run / "config.json").read_text())
+            config["seed"] = seed
+            (run / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def test_comparison_table_has_one_row_per_model_with_its_figures(models_dir):
+    text = report.comparison_table(models_dir)
+    rows = [line for line in text.splitlines()[2:] if line.startswith("| [")]
+    assert len(rows) == 2
+    for folder in ("MobileNet", "SmallCNN"):
+        metrics = json.loads((models_dir / folder / "metrics.json").read_text())
+        row = next(r for r in rows if r.startswith(f"| [{folder}]"))
+        assert report.pct(metrics["macro_f1"]) in row and report.pct(metrics["accuracy"]) in row
+
+
+def test_experiment_means_average_the_seeds(models_dir, tmp_path):
+    runs = copy_runs(models_dir, tmp_path / "runs")
+    (runs / "README.md").write_text("# Our experiments\n\nWhat each recipe is.")
+    text = report.experiments_document(runs)
+    assert text.index("# Our experiments") < text.index("## Mean over seeds")
+    means = text.split("## Every run")[0]
+    for name in ("MobileNet", "SmallCNN"):
+        f1 = json.loads((models_dir / name / "metrics.json").read_text())["macro_f1"]
+        row = next(line for line in means.splitlines() if line.startswith(f"| {name}, augmentation"))
+        assert f"| 2 | {report.pct(f1)} |" in row, "two identical seeds average to the same macro-F1"
+    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in text.splitlines()) == 4
+
+
+def test_subgroup_columns_appear_for_classes_in_several_subgroups():
+    metrics = {"per_subgroup": {
+        "flag=0": {"support": {"Normal": 5, "COVID": 4}, "recall": {"Normal": 0.8, "COVID": 1.0}},
+        "flag=1": {"support": {"Normal": 3, "Viral Pneumonia": 6}, "recall": {"Normal": 1.0, "Viral Pneumonia": 0.5}}}}
+    assert report.shared_class_subgroups([metrics]) == [("flag=0", "Normal"), ("flag=1", "Normal")]
+    assert report.subgroup_recall(metrics, "flag=0", "Normal") == 0.8
+
+
+def test_markers_replace_only_the_table():
+    text = f"intro\n{report.README_START}\nold\n{report.README_END}\nrest\n"
+    replaced = report.replace_between_markers(text, "new")
+    assert replaced == f"intro\n{report.README_START}\nnew\n{report.README_END}\nrest\n"
+    with pytest.raises(ArtifactError, match="markers"):
+        report.replace_between_markers("no markers here", "new")
+
+
+def test_cli_updates_a_readme_and_reports_a_folder_without_runs(models_dir, tmp_path, caplog):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n{report.README_START}\n{report.README_END}\nend\n")
+    assert main(["report", "--models", str(models_dir), "--readme", str(readme)]) == 0
+    assert "| [MobileNet]" in readme.read_text() and readme.read_text().endswith("end\n")
+    with caplog.at_level(logging.ERROR, logger="pipeline"):
+        assert main(["report", "--experiments", str(tmp_path / "empty")]) == 2
+    assert "not a folder" in caplog.text
