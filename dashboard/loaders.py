@@ -93,6 +93,15 @@ def attention_maps(folder: str, stamp: str, digest: str, class_index: int,
     return model.maps(images.model_input(_gray, model.input_size), class_index)
 
 
+@st.cache_data(show_spinner="Computing Score-CAM and Layer-CAM...", max_entries=64)
+def extra_attention_maps(folder: str, stamp: str, digest: str, class_index: int,
+                         _gray: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Score-CAM and Layer-CAM maps, cached like ``attention_maps``; the explainer builds their
+    visualizers on the first call, so a session that never asks for them never pays for them."""
+    model = explainer(folder, stamp)
+    return model.extra_maps(images.model_input(_gray, model.input_size), class_index)
+
+
 @st.cache_data(show_spinner="Drawing augmentations...", max_entries=16)
 def augmentations(digest: str, size: int, count: int, seed: int, flip: bool, _gray: np.ndarray) -> np.ndarray:
     from .augment_preview import augmented_versions

@@ -20,6 +20,9 @@ TITLE_HEIGHT = 28
 BAR_HEIGHT = 16
 GAP = 8
 MAP_TITLES = ("Grad-CAM", "Grad-CAM++")
+BOX_COLOUR = (255, 255, 255)  # white: only the top ends of "Hot" and "Inferno" come near it
+BOX_LINE = 2  # pixels, at the panel's size
+Box = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max in pixels; x_max and y_max exclusive
 
 
 @lru_cache(maxsize=len(COLORMAPS))
@@ -57,12 +60,37 @@ def gray_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=-1)
 
 
-def attention_panels(gray: np.ndarray, maps: Sequence[np.ndarray], opacity: float,
-                     colormap: str) -> list[tuple[str, np.ndarray]]:
-    """The image, then the Grad-CAM and Grad-CAM++ overlays, as (title, RGB) pairs."""
+def attention_panels(gray: np.ndarray, maps: Sequence[np.ndarray], opacity: float, colormap: str,
+                     titles: Sequence[str] = MAP_TITLES) -> list[tuple[str, np.ndarray]]:
+    """The image, then one overlay per map under its title (Grad-CAM and Grad-CAM++ by default),
+    as (title, RGB) pairs."""
     return [("Original", gray_rgb(gray))] + [
-        (title, overlay(gray, cam, opacity, colormap)) for title, cam in zip(MAP_TITLES, maps)
+        (title, overlay(gray, cam, opacity, colormap)) for title, cam in zip(titles, maps, strict=True)
     ]
+
+
+def draw_boxes(rgb: np.ndarray, boxes: Sequence[Box], reference_size: tuple[int, int],
+               colour: tuple[int, int, int] = BOX_COLOUR, line: int = BOX_LINE) -> np.ndarray:
+    """A copy of ``rgb`` with the outlines of (x_min, y_min, x_max, y_max) boxes drawn just inside them.
+
+    The boxes are in pixels of a (width, height) ``reference_size`` image, scaled to ``rgb``'s size:
+    the panels show the whole image squashed to a square, so x and y scale apart.
+    """
+    height, width = rgb.shape[:2]
+    scale_x, scale_y = width / reference_size[0], height / reference_size[1]
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    for x_min, y_min, x_max, y_max in boxes:
+        left, top = round(x_min * scale_x), round(y_min * scale_y)
+        right, bottom = round(x_max * scale_x) - 1, round(y_max * scale_y) - 1  # x_max, y_max: exclusive edges
+        draw.rectangle((left, top, right, bottom), outline=colour, width=line)
+    return np.asarray(image)
+
+
+def outline_panels(panels: Sequence[tuple[str, np.ndarray]], boxes: Sequence[Box],
+                   reference_size: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
+    """The same panels with the boxes drawn on each (see ``draw_boxes``)."""
+    return [(title, draw_boxes(rgb, boxes, reference_size)) for title, rgb in panels]
 
 
 def is_flat(cam: np.ndarray) -> bool:

@@ -8,14 +8,42 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from pipeline.audit import energy_inside, region_from_boxes, resize_region
 from pipeline.config import IMAGE_EXTENSIONS
 from pipeline.data import canonical_class, find_class_root
 from pipeline.errors import DataError
+
+from .overlay import Box
 
 log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 SAMPLES_INDEX = SAMPLES_DIR / "samples.json"
+
+
+@dataclass(frozen=True)
+class LungBoxes:
+    """A coarse box per lung (not a lung mask), in pixels of the sample at ``size`` (width, height)."""
+
+    size: tuple[int, int]
+    right: Box  # the patient's right lung, on the left of the image
+    left: Box
+    source: str  # credit line
+
+    @property
+    def boxes(self) -> tuple[Box, Box]:
+        return self.right, self.left
+
+    def region(self, size: int) -> np.ndarray:
+        """Bool (size, size) mask of the boxes, squashed to a square as the model input and its maps are."""
+        width, height = self.size
+        return resize_region(region_from_boxes(list(self.boxes), height, width), size)
+
+    def share_inside(self, cam: np.ndarray) -> float | None:
+        """Share of a square map's energy inside the boxes, as the lung-attention audit scores it; None if empty."""
+        return energy_inside(cam, self.region(cam.shape[0]))
 
 
 @dataclass(frozen=True)
@@ -28,6 +56,7 @@ class Sample:
     url: str
     licence: str
     licence_url: str
+    lungs: LungBoxes | None = None
 
     @property
     def credit(self) -> str:
@@ -44,10 +73,46 @@ def shipped_samples(index: Path = SAMPLES_INDEX) -> list[Sample]:
         return []
     samples = [
         Sample(index.parent / item["file"], item["title"], item["finding"], item.get("class"), item["source"],
-               item["url"], item["licence"], item["licence_url"])
+               item["url"], item["licence"], item["licence_url"], lung_boxes(item))
         for item in entries
     ]
     return [sample for sample in samples if sample.path.is_file()]
+
+
+def lung_boxes(item: dict) -> LungBoxes | None:
+    """The ``lung_boxes`` of a ``samples.json`` entry; None when it has none, or (after a warning) a malformed one.
+
+    Expected: ``"lung_boxes": {"size": [width, height], "right": [x_min, y_min, x_max, y_max], "left": [...]}``
+    and a ``"lung_boxes_source"`` credit line.
+    """
+    if "lung_boxes" not in item:
+        return None
+    try:
+        boxes, source = item["lung_boxes"], item.get("lung_boxes_source")
+        if not isinstance(source, str) or not source.strip():
+            raise ValueError("lung_boxes_source (the credit line) is missing")
+        width, height = _numbers(boxes["size"], 2)
+        if not (width.is_integer() and height.is_integer() and min(width, height) > 0):
+            raise ValueError(f"size must be two positive whole numbers, got {boxes['size']!r}")
+        size = (int(width), int(height))
+        return LungBoxes(size, _box(boxes["right"], size), _box(boxes["left"], size), source)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("lung boxes of %s ignored: %s", item.get("file"), exc)
+        return None
+
+
+def _numbers(values: object, count: int) -> tuple[float, ...]:
+    if not (isinstance(values, list) and len(values) == count
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
+        raise ValueError(f"expected a list of {count} numbers, got {values!r}")
+    return tuple(float(v) for v in values)
+
+
+def _box(values: object, size: tuple[int, int]) -> Box:
+    x_min, y_min, x_max, y_max = _numbers(values, 4)
+    if not (0 <= x_min < x_max <= size[0] and 0 <= y_min < y_max <= size[1]):
+        raise ValueError(f"box {values!r} is not a box inside a {size[0]}x{size[1]} image")
+    return x_min, y_min, x_max, y_max
 
 
 def class_images(data_path: str | None, per_class: int, seed: int = 0) -> dict[str, list[Path]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,68 @@ def test_explain_page_with_a_sample(monkeypatch, models_dir):
     class_box.set_value(other).run(timeout=TIMEOUT)
     assert_healthy(app)
     assert not app.error and len(calls) == 3 and calls[-1] == class_box.options.index(other)
+
+
+def test_explain_page_more_methods_only_when_asked(monkeypatch, models_dir):
+    import streamlit as st
+
+    import dashboard.explain
+    from pipeline.attention import AttentionModel
+
+    built, extra_calls = [], []  # the methods of each AttentionModel built (None: the default ones); extra_maps calls
+    monkeypatch.setattr(dashboard.explain, "AttentionModel",
+                        lambda *args, **kw: built.append(kw.get("methods")) or AttentionModel(*args, **kw))
+    original = dashboard.explain.Explainer.extra_maps
+    monkeypatch.setattr(dashboard.explain.Explainer, "extra_maps",
+                        lambda self, *a: extra_calls.append(a[1]) or original(self, *a))
+    st.cache_resource.clear()  # explainers built by earlier tests would hide what this one builds
+    st.cache_data.clear()
+    app = open_page(monkeypatch, models_dir, PAGES[1])
+    toggle = app.toggle(key="explain-more")
+    assert toggle.label == "More methods: Score-CAM and Layer-CAM" and toggle.value is False
+    captions = [image.captions[0] for image in app.image]
+    assert captions[:3] == ["Original", "Grad-CAM", "Grad-CAM++"] and "Score-CAM" not in captions
+    app.slider(key="explain-opacity").set_value(0.7).run()
+    assert built == [None] and extra_calls == []  # the default path never builds nor runs the extra methods
+    toggle.set_value(True).run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert not app.error
+    assert [image.captions[0] for image in app.image][:5] == ["Original", "Grad-CAM", "Grad-CAM++", "Score-CAM",
+                                                              "Layer-CAM"]
+    assert "16 extra forward passes" in texts(app.caption)
+    assert built == [None, ("Score-CAM", "Layer-CAM")] and len(extra_calls) == 1
+    app.selectbox(key="explain-colormap").set_value("Turbo").run()
+    assert len(built) == 2 and len(extra_calls) == 1  # drawing options reuse the cached maps
+    app.segmented_control(key="explain-mode").set_value("All models").run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert "shown in the one-model view only" in texts(app.caption)
+    assert not any(image.captions[0].startswith("Score-CAM") for image in app.image)
+
+
+def test_explain_page_lung_boxes(monkeypatch, models_dir):
+    app = open_page(monkeypatch, models_dir, PAGES[1])
+    assert app.selectbox(key="explain-sample").value.endswith("(ieee8023 2cd63b76)")
+    box = app.checkbox(key="explain-lungs")
+    assert box.label == "Draw the lung boxes" and box.value is True
+    caption = texts(app.caption)
+    assert "coarse lung boxes" in caption and "not a lung mask" in caption and "General Blockchain" in caption
+    assert re.search(r"inside the lung boxes for this image: Grad-CAM (\d+%|empty), Grad-CAM\+\+ (\d+%|empty); "
+                     r"a uniform map would put \d+% there", caption)
+    app.segmented_control(key="explain-mode").set_value("All models").run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert texts(app.caption).count("Energy inside the lung boxes: Grad-CAM") == 2
+    app.segmented_control(key="explain-mode").set_value("One model").run(timeout=TIMEOUT)
+    app.checkbox(key="explain-lungs").uncheck().run()
+    assert_healthy(app)
+    assert "coarse lung boxes" not in texts(app.caption)
+    kermany = next(title for title in app.selectbox(key="explain-sample").options if "Kermany" in title)
+    app.selectbox(key="explain-sample").set_value(kermany).run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert not [box for box in app.checkbox if box.key == "explain-lungs"]
+    app.file_uploader[0].set_value(("xray.png", png(np.tile(np.linspace(0, 255, 96), (96, 1)).astype(np.uint8)),
+                                    "image/png")).run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert not [box for box in app.checkbox if box.key == "explain-lungs"] and len(app.image) >= 3
 
 
 def test_explain_page_all_models(monkeypatch, models_dir):

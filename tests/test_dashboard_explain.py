@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -11,9 +12,11 @@ from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
+import dashboard.explain
 from dashboard.augment_preview import augmented_versions
 from dashboard.explain import Explainer
 from dashboard.images import model_input
+from pipeline.attention import DEFAULT_METHODS, AttentionModel
 from pipeline.errors import ArtifactError
 from pipeline.model import load_trained_model
 
@@ -67,12 +70,52 @@ def test_visualizers_leave_the_prediction_model_softmax(folder, image):
     assert np.allclose(explainer.probabilities(image), before, atol=1e-6)
 
 
+@pytest.fixture
+def built(monkeypatch) -> list[tuple[str, ...]]:
+    """The methods of every ``AttentionModel`` the explainer builds, in order."""
+    built: list[tuple[str, ...]] = []
+
+    def counting(model, layer, methods=DEFAULT_METHODS):
+        built.append(tuple(methods))
+        return AttentionModel(model, layer, methods=methods)
+
+    monkeypatch.setattr(dashboard.explain, "AttentionModel", counting)
+    return built
+
+
+def test_extra_maps_are_built_on_first_use_only(folder, image, built):
+    explainer = Explainer(folder)
+    explainer.probabilities(image)
+    explainer.maps(image, 0)
+    assert built == [("Grad-CAM", "Grad-CAM++")]  # the default path never builds the extra methods
+    extra = explainer.extra_maps(image, 1)
+    assert built == [("Grad-CAM", "Grad-CAM++"), ("Score-CAM", "Layer-CAM")]
+    assert Explainer.EXTRA_METHODS == ("Score-CAM", "Layer-CAM") and len(extra) == 2
+    for cam in extra:
+        assert cam.shape == (32, 32) and cam.dtype == np.float32
+        assert np.isfinite(cam).all() and 0.0 <= cam.min() and cam.max() <= 1.0
+    again = explainer.extra_maps(image, 1)
+    assert len(built) == 2 and all(np.array_equal(a, b) for a, b in zip(extra, again))
+    direct = AttentionModel(explainer.model, explainer.layer, methods=Explainer.EXTRA_METHODS).maps(image, 1)
+    assert all(np.allclose(cam, direct[name], atol=1e-6) for name, cam in zip(Explainer.EXTRA_METHODS, extra))
+
+
+def test_extra_visualizers_are_built_once_across_threads(models_dir, image, built):
+    explainer = Explainer(models_dir / "SmallCNN")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda c: explainer.extra_maps(image, c % 3), range(4)))
+    assert built.count(("Score-CAM", "Layer-CAM")) == 1
+    assert all(np.array_equal(a, b) for a, b in zip(results[0], results[3]))
+
+
 def test_bad_inputs_are_refused(models_dir, image):
     explainer = Explainer(models_dir / "SmallCNN")
     with pytest.raises(ValueError, match="shape"):
         explainer.probabilities(image[:16])
     with pytest.raises(ValueError, match="class index"):
         explainer.maps(image, 7)
+    with pytest.raises(ValueError, match="class index"):
+        explainer.extra_maps(image, -1)
 
 
 def test_truncated_model_file_is_an_artifact_error(models_dir, tmp_path):

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from dashboard import catalog, compare, overlay
-from dashboard.samples import SAMPLES_DIR, class_images, shipped_samples
+from dashboard.samples import SAMPLES_DIR, class_images, lung_boxes, shipped_samples
+from pipeline.audit import energy_inside, region_from_boxes
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +146,58 @@ def test_attention_panels_and_png():
     assert png.format == "PNG" and png.width == 3 * 48 + 2 * overlay.GAP
 
 
+def test_attention_panels_take_any_number_of_titled_maps():
+    gray = np.full((48, 48), 80, np.uint8)
+    maps = tuple(np.random.default_rng(i).random((8, 8)) for i in range(4))
+    titles = ("Grad-CAM", "Grad-CAM++", "Score-CAM", "Layer-CAM")
+    panels = overlay.attention_panels(gray, maps, 0.5, "Jet", titles)
+    assert [title for title, _ in panels] == ["Original", *titles]
+    assert np.array_equal(panels[3][1], overlay.overlay(gray, maps[2], 0.5, "Jet"))
+    png = Image.open(io.BytesIO(overlay.panel_png(panels, "Jet", "five panels")))
+    assert png.width == 5 * 48 + 4 * overlay.GAP
+    with pytest.raises(ValueError):
+        overlay.attention_panels(gray, maps, 0.5, "Jet")  # four maps, two default titles
+
+
+def test_draw_boxes_outlines_the_edges_only():
+    rgb = np.full((224, 224, 3), 60, np.uint8)
+    drawn = overlay.draw_boxes(rgb, [(20.0, 30.0, 100.0, 200.0)], (224, 224), line=1)
+    assert np.array_equal(rgb, np.full((224, 224, 3), 60, np.uint8))  # the input is left alone
+    white = np.all(drawn == 255, axis=-1)
+    assert white[30, 20:100].all() and white[199, 20:100].all()  # top and bottom edges
+    assert white[30:200, 20].all() and white[30:200, 99].all()  # left and right edges
+    assert white.sum() == 2 * 80 + 2 * 170 - 4
+    assert np.array_equal(drawn[31:199, 21:99], rgb[31:199, 21:99])  # inside unchanged
+
+
+def test_draw_boxes_scales_from_the_reference_size():
+    rgb = np.zeros((384, 384, 3), np.uint8)
+    right, left = (16.80, 9.41, 118.61, 195.44), (121.07, 11.31, 207.98, 201.60)
+    drawn = overlay.draw_boxes(rgb, [right, left], (224, 224))
+    changed = np.any(drawn != 0, axis=-1)
+    scale = 384 / 224
+    for x_min, y_min, x_max, y_max in (right, left):
+        x0, y0 = round(x_min * scale), round(y_min * scale)
+        x1, y1 = round(x_max * scale) - 1, round(y_max * scale) - 1
+        assert changed[y0, x0:x1 + 1].all() and changed[y1, x0:x1 + 1].all()
+        assert changed[y0:y1 + 1, x0].all() and changed[y0:y1 + 1, x1].all()
+        assert changed[y0 + overlay.BOX_LINE - 1, x0 + 5] and not changed[y0 + overlay.BOX_LINE, (x0 + x1) // 2]
+        assert not changed[(y0 + y1) // 2, (x0 + x1) // 2]  # the middle of the lung stays as it was
+    assert not changed[:14].any() and not changed[:, :27].any()  # outside both boxes
+    wide = overlay.draw_boxes(np.zeros((100, 200, 3), np.uint8), [(0, 0, 112, 224)], (224, 224), line=1)
+    assert np.any(wide[:, 99] != 0, axis=-1).all() and not np.any(wide[:, 101:] != 0)  # x and y scale apart
+
+
+def test_outline_panels_draws_on_every_panel():
+    gray = np.full((64, 64), 80, np.uint8)
+    panels = overlay.attention_panels(gray, (np.zeros((8, 8)), np.ones((8, 8))), 0.5, "Jet")
+    outlined = overlay.outline_panels(panels, [(8, 8, 24, 24)], (32, 32))
+    assert [title for title, _ in outlined] == ["Original", "Grad-CAM", "Grad-CAM++"]
+    for (_, before), (_, after) in zip(panels, outlined):
+        assert np.array_equal(after[16, 16:48], np.full((32, 3), overlay.BOX_COLOUR))
+        assert np.array_equal(after[20:40, 20:40], before[20:40, 20:40])
+
+
 def test_shipped_samples_have_licences():
     samples = shipped_samples()
     assert 3 <= len(samples) <= 4
@@ -155,6 +208,73 @@ def test_shipped_samples_have_licences():
         assert sample.licence in ("CC BY 3.0", "CC BY 4.0", "CC BY-SA", "CC0", "Apache-2.0")
         assert sample.path.name in readme and sample.url.startswith("https://")
         assert Image.open(sample.path).size == (224, 224)
+    with_boxes = [sample.path.name for sample in samples if sample.lungs is not None]
+    assert with_boxes == [f"covid19-ieee8023-{i}.jpg" for i in ("2cd63b76", "bb0e626a", "f64132c8")]
+    first = samples[0].lungs
+    assert first.size == (224, 224) and first.right == (16.80, 9.41, 118.61, 195.44)
+    assert first.left == (121.07, 11.31, 207.98, 201.60) and "General Blockchain" in first.source
+    assert "lung_boxes" in readme
+
+
+BOXES = {"size": [224, 224], "right": [16.8, 9.41, 118.61, 195.44], "left": [121.07, 11.31, 207.98, 201.6]}
+
+
+def test_lung_boxes_of_a_sample_entry():
+    lungs = lung_boxes({"file": "x.jpg", "lung_boxes": BOXES, "lung_boxes_source": "radiologists"})
+    assert (lungs.size, lungs.right, lungs.left, lungs.source) == (
+        (224, 224), (16.8, 9.41, 118.61, 195.44), (121.07, 11.31, 207.98, 201.6), "radiologists")
+    assert lungs.boxes == (lungs.right, lungs.left)
+    assert lung_boxes({"file": "x.jpg"}) is None
+
+
+@pytest.mark.parametrize("boxes, source", [
+    ({**BOXES, "size": [224]}, "s"),
+    ({**BOXES, "size": [224, 0]}, "s"),
+    ({**BOXES, "size": [224.5, 224]}, "s"),
+    ({**BOXES, "size": [float("inf"), 224]}, "s"),
+    ({**BOXES, "right": [16.8, float("nan"), 118.61, 195.44]}, "s"),
+    ({**BOXES, "right": [16.8, 9.41, 118.61]}, "s"),
+    ({**BOXES, "right": [118.61, 9.41, 16.8, 195.44]}, "s"),  # inverted
+    ({**BOXES, "left": [121.07, 11.31, 230.0, 201.6]}, "s"),  # outside the image
+    ({**BOXES, "left": ["121", 11.31, 207.98, 201.6]}, "s"),
+    ({**BOXES, "left": [True, 11.31, 207.98, 201.6]}, "s"),
+    ({key: value for key, value in BOXES.items() if key != "left"}, "s"),
+    ([1, 2, 3], "s"),
+    (BOXES, None),
+    (BOXES, " "),
+])
+def test_malformed_lung_boxes_are_ignored_with_a_warning(caplog, boxes, source):
+    item = {"file": "x.jpg", "lung_boxes": boxes, **({"lung_boxes_source": source} if source is not None else {})}
+    assert lung_boxes(item) is None
+    assert "lung boxes of x.jpg ignored" in caplog.text
+
+
+def test_samples_load_with_valid_missing_and_malformed_boxes(tmp_path, caplog):
+    entry = {"title": "t", "finding": "f", "source": "s", "url": "https://x", "licence": "CC0", "licence_url": "u"}
+    listed = [{**entry, "file": "a.png", "lung_boxes": BOXES, "lung_boxes_source": "boxes by radiologists"},
+              {**entry, "file": "b.png"},
+              {**entry, "file": "c.png", "lung_boxes": {**BOXES, "right": "nonsense"}, "lung_boxes_source": "s"}]
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("L", (224, 224)).save(tmp_path / name)
+    (tmp_path / "samples.json").write_text(json.dumps({"samples": listed}))
+    samples = shipped_samples(tmp_path / "samples.json")
+    assert [sample.path.name for sample in samples] == ["a.png", "b.png", "c.png"]
+    assert samples[0].lungs.source == "boxes by radiologists"
+    assert samples[1].lungs is None and samples[2].lungs is None
+    assert "lung boxes of c.png ignored" in caplog.text
+
+
+def test_lung_share_is_the_audit_score():
+    lungs = lung_boxes({"file": "x.jpg", "lung_boxes": BOXES, "lung_boxes_source": "s"})
+    cam = np.random.default_rng(1).random((224, 224)).astype(np.float32)
+    expected = energy_inside(cam, region_from_boxes([lungs.right, lungs.left], 224, 224))
+    assert lungs.share_inside(cam) == pytest.approx(expected)
+    small = np.zeros((7, 7), np.float32)
+    assert lungs.share_inside(small) is None  # an empty map
+    small[3, 1] = 1.0  # the middle of the image's left half: the patient's right lung
+    assert lungs.share_inside(small) == 1.0 and lungs.region(7).shape == (7, 7)
+    small[0, 0] = 1.0  # the corner is outside both boxes
+    assert lungs.share_inside(small) == 0.5
 
 
 def test_class_images_from_a_data_folder(image_folder, tmp_path):

@@ -1,8 +1,11 @@
-"""Explain an X-ray: a model's outputs and its Grad-CAM / Grad-CAM++ attention maps."""
+"""Explain an X-ray: a model's outputs and its Grad-CAM / Grad-CAM++ attention maps (Score-CAM and
+Layer-CAM on request), with the lung boxes of a sample that has them."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,7 +13,7 @@ import streamlit as st
 
 from dashboard import charts, images, layout, loaders, overlay
 from dashboard.catalog import ModelEntry
-from dashboard.samples import shipped_samples
+from dashboard.samples import LungBoxes, shipped_samples
 from pipeline.errors import ArtifactError
 
 if TYPE_CHECKING:
@@ -25,13 +28,33 @@ ABOUT_MAPS = (
     "is scaled to 0-1 and both use the same colour scale. Maps on bright borders, text or devices "
     "suggest the model relies on shortcuts."
 )
+MORE = "More methods: Score-CAM and Layer-CAM"
+ABOUT_MORE = (
+    "Score-CAM masks the image with each of the layer's {passes} most varied channels and weighs each by the "
+    "class probability the masked image keeps: about {passes} extra forward passes per image and class. "
+    "Layer-CAM weighs each position of the layer by its own positive gradient. Same layer, same colour scale."
+)
+ABOUT_LUNGS = (
+    "White outlines: coarse lung boxes drawn by radiologists, one loose rectangle per lung (not a lung mask: "
+    "they also take in ribs, soft tissue, part of the heart and diaphragm). Boxes: {source}."
+)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """How to draw the maps, as chosen on the page."""
+
+    opacity: float
+    colormap: str
+    more: bool  # Score-CAM and Layer-CAM too (one-model view only)
+    lungs: LungBoxes | None  # boxes to outline on every panel, None: none
 
 
 class Picked:
     """The image to explain: its working copy, a cache key, a square view for display and a label."""
 
-    def __init__(self, gray: np.ndarray, label: str) -> None:
-        self.gray, self.label = gray, label
+    def __init__(self, gray: np.ndarray, label: str, lungs: LungBoxes | None = None) -> None:
+        self.gray, self.label, self.lungs = gray, label, lungs
         self.digest = images.image_digest(gray)
         self.view = images.resize_gray(gray, overlay.DISPLAY_SIZE)
 
@@ -54,7 +77,7 @@ def pick_image() -> Picked | None:
         return None
     sample = samples[title]
     right.caption(sample.credit)
-    return Picked(loaders.decode_file(str(sample.path)), f"sample: {sample.title}")
+    return Picked(loaders.decode_file(str(sample.path)), f"sample: {sample.title}", sample.lungs)
 
 
 def load(entry: ModelEntry) -> Explainer | None:
@@ -70,29 +93,53 @@ def load(entry: ModelEntry) -> Explainer | None:
     return None
 
 
-def maps_for(entry: ModelEntry, image: Picked, class_index: int) -> tuple[np.ndarray, np.ndarray] | None:
+def maps_for(entry: ModelEntry, image: Picked, class_index: int, more: bool = False) -> tuple[np.ndarray, ...] | None:
+    """Grad-CAM and Grad-CAM++, then Score-CAM and Layer-CAM when ``more``; None after an error message."""
+    key = (str(entry.folder), entry.stamp, image.digest, class_index, image.gray)
     try:
-        return loaders.attention_maps(str(entry.folder), entry.stamp, image.digest, class_index, image.gray)
+        return loaders.attention_maps(*key) + (loaders.extra_attention_maps(*key) if more else ())
     except Exception:  # keep the session alive; the details go to the server log only
         log.exception("attention maps failed for %s", entry.folder)
         st.error(f"The attention maps of {entry.name} could not be computed; the server log has the details.")
         return None
 
 
-def show_panels(panels: list[tuple[str, np.ndarray]], maps: tuple[np.ndarray, np.ndarray], layer: str) -> None:
+def draw(image: Picked, titles: Sequence[str], maps: Sequence[np.ndarray],
+         drawing: Drawing) -> list[tuple[str, np.ndarray]]:
+    """The (title, RGB) panels: the image and one overlay per map, with the lung boxes if chosen."""
+    panels = overlay.attention_panels(image.view, maps, drawing.opacity, drawing.colormap, titles)
+    if drawing.lungs is None:
+        return panels
+    return overlay.outline_panels(panels, drawing.lungs.boxes, drawing.lungs.size)
+
+
+def lung_shares(lungs: LungBoxes, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
+    """Each map's share of energy inside the lung boxes, e.g. "Grad-CAM 71%, Grad-CAM++ empty"."""
+    shares = ("empty" if share is None else f"{share:.0%}" for share in map(lungs.share_inside, maps))
+    return ", ".join(f"{title} {share}" for title, share in zip(titles, shares))
+
+
+def lung_caption(lungs: LungBoxes, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
+    uniform = float(lungs.region(maps[0].shape[0]).mean())
+    return (f"Share of each map's energy inside the lung boxes for this image: {lung_shares(lungs, titles, maps)}; "
+            f"a uniform map would put {uniform:.0%} there. {ABOUT_LUNGS.format(source=lungs.source)}")
+
+
+def show_panels(panels: list[tuple[str, np.ndarray]], titles: Sequence[str], maps: Sequence[np.ndarray],
+                layer: str) -> None:
     for column, (title, rgb) in zip(st.columns(len(panels)), panels):
         column.image(rgb, caption=title, width="stretch")
-    for title, cam in zip(overlay.MAP_TITLES, maps):
+    for title, cam in zip(titles, maps):
         if overlay.is_flat(cam):
-            st.caption(f"{title} is empty for this class: no positive gradient reaches layer `{layer}`.")
+            st.caption(f"{title} is empty for this class: no positive evidence reaches layer `{layer}`.")
 
 
 def colour_scale(colormap: str) -> None:
     st.image(overlay.colorbar(colormap, 768), width="stretch",
-             caption="Colour scale shared by both maps: low (left) to high (right) relative model attention")
+             caption="Colour scale shared by all maps: low (left) to high (right) relative model attention")
 
 
-def one_model(entry: ModelEntry, image: Picked, opacity: float, colormap: str) -> None:
+def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
     model = load(entry)
     if model is None:
         return
@@ -105,20 +152,29 @@ def one_model(entry: ModelEntry, image: Picked, opacity: float, colormap: str) -
                                  help="The predicted class is chosen first; pick another to compare.")
     right.caption(f"Model input: {model.input_size} x {model.input_size} px, the whole image squashed to a square. "
                   f"Grad-CAM layer: `{model.layer}`.")
-    maps = maps_for(entry, image, model.classes.index(class_name))
+    maps = maps_for(entry, image, model.classes.index(class_name), drawing.more)
     if maps is None:
         return
-    panels = overlay.attention_panels(image.view, maps, opacity, colormap)
-    show_panels(panels, maps, model.layer)
-    colour_scale(colormap)
-    caption = f"{entry.name}, class {class_name}, {image.label}. Research use only; not for diagnosis."
-    st.download_button("Download the overlays (PNG)", overlay.panel_png(panels, colormap, caption),
+    titles = overlay.MAP_TITLES + (model.EXTRA_METHODS if drawing.more else ())
+    panels = draw(image, titles, maps, drawing)
+    show_panels(panels, titles, maps, model.layer)
+    if drawing.more:
+        st.caption(ABOUT_MORE.format(passes=model.SCORE_CAM_PASSES))
+    if drawing.lungs is not None:
+        st.caption(lung_caption(drawing.lungs, titles, maps))
+    colour_scale(drawing.colormap)
+    boxes = "; white outlines: coarse lung boxes" if drawing.lungs is not None else ""
+    caption = f"{entry.name}, class {class_name}, {image.label}{boxes}. Research use only; not for diagnosis."
+    st.download_button("Download the overlays (PNG)", overlay.panel_png(panels, drawing.colormap, caption),
                        file_name=f"attention-{entry.name}-{class_name}.png".replace(" ", "_"), mime="image/png",
                        icon=":material/download:")
 
 
-def all_models(entries: list[ModelEntry], image: Picked, opacity: float, colormap: str) -> None:
-    st.caption("Each model explains its own predicted class.")
+def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> None:
+    st.caption("Each model explains its own predicted class."
+               + (" Score-CAM and Layer-CAM are shown in the one-model view only." if drawing.more else ""))
+    if drawing.lungs is not None:
+        st.caption(ABOUT_LUNGS.format(source=drawing.lungs.source))
     for entry in entries:
         model = load(entry)
         if model is None:
@@ -132,10 +188,12 @@ def all_models(entries: list[ModelEntry], image: Picked, opacity: float, colorma
         ranked = np.argsort(probabilities)[::-1]
         columns[0].markdown(f"**{entry.name}**  \n" + "  \n".join(
             f"{model.classes[i]}: {probabilities[i]:.1%}" for i in ranked))
-        for column, (title, rgb) in zip(columns[1:], overlay.attention_panels(image.view, maps, opacity, colormap)):
+        if drawing.lungs is not None:
+            columns[0].caption(f"Energy inside the lung boxes: {lung_shares(drawing.lungs, overlay.MAP_TITLES, maps)}")
+        for column, (title, rgb) in zip(columns[1:], draw(image, overlay.MAP_TITLES, maps, drawing)):
             column.image(rgb, caption=f"{title} ({model.classes[predicted]})" if title in overlay.MAP_TITLES
                          else title, width="stretch")
-    colour_scale(colormap)
+    colour_scale(drawing.colormap)
 
 
 def main() -> None:
@@ -152,12 +210,19 @@ def main() -> None:
     name = model_column.selectbox("Model", names, key="explain-model", disabled=mode == ALL)
     opacity = opacity_column.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="explain-opacity")
     colormap = colormap_column.selectbox("Colour map", list(overlay.COLORMAPS), key="explain-colormap")
+    more_column, lungs_column = st.columns(2)
+    more = more_column.toggle(MORE, value=False, key="explain-more",
+                              help="Two more attention maps in the one-model view; computed only when this is on.")
+    outline = image.lungs is not None and lungs_column.checkbox(
+        "Draw the lung boxes", value=True, key="explain-lungs",
+        help="Coarse boxes around the lungs of this sample, drawn by radiologists: not a lung mask.")
+    drawing = Drawing(opacity, colormap, more, image.lungs if outline else None)
     st.markdown(ABOUT_MAPS)
     st.caption(f"Explaining {image.label}.")
     if mode == ONE:
-        one_model(catalog.entry(name), image, opacity, colormap)
+        one_model(catalog.entry(name), image, drawing)
     else:
-        all_models(entries, image, opacity, colormap)
+        all_models(entries, image, drawing)
 
 
 main()
