@@ -115,3 +115,15 @@ def test_metrics_report_subgroups_and_the_worst_one(models_dir):
     assert "### Per subgroup" in card and ("Worst subgroup" in card) == (worst is not None)
     header = (models_dir / "MobileNet" / "predictions.csv").read_text().splitlines()[0]
     assert "kermany_pediatric" in header.split(",")
+
+
+def test_model_card_names_sources_recipe_and_a_subgroup_shortcut(models_dir):
+    config, metrics = artifacts.read_config(models_dir / "MobileNet"), artifacts.read_metrics(models_dir / "MobileNet")
+    config["data"]["subgroups"] = {"flag=0": {c: 10 for c in config["classes"]},
+                                   "flag=1": {**{c: 0 for c in config["classes"]}, config["classes"][-1]: 10}}
+    text = card.render_model_card(config, metrics)
+    assert "Source `source-0`:" in text and "Recipe: Adam" in text and "augmentation `affine`" in text
+    shortcut = next(line for line in text.splitlines() if "Shortcut risk" in line)
+    assert f"50.0% of {config['classes'][-1]}" in shortcut and f"0.0% of {config['classes'][0]}" in shortcut
+    config["data"]["subgroups"]["flag=1"] = {c: 10 for c in config["classes"]}
+    assert "Shortcut risk" not in card.render_model_card(config, metrics), "an equal share is no shortcut"

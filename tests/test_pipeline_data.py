@@ -143,3 +143,13 @@ def test_manifest_subgroup_columns_are_kept(image_folder):
     dataset = data.scan_dataset(image_folder)
     flags = {dict(s.subgroups).get("kermany_pediatric") for s in dataset.samples}
     assert flags == {"0", "1"}
+
+
+def test_composition_counts_each_source_and_subgroup_per_class(image_folder):
+    dataset = data.scan_dataset(image_folder)
+    composition = dataset.composition()
+    assert set(composition["sources"]) == {"source-0", "source-1"}
+    for kind in ("sources", "subgroups"):
+        totals = {c: sum(v[c] for v in composition[kind].values()) for c in dataset.classes}
+        assert totals == dataset.counts(), f"every image counted once in {kind}"
+    assert composition["subgroups"]["kermany_pediatric=1"]["COVID"] == 6, "i % 4 == 0 for 6 of 24"
