@@ -103,7 +103,8 @@ def extra_attention_maps(folder: str, stamp: str, digest: str, class_index: int,
 
 
 @st.cache_data(show_spinner="Drawing augmentations...", max_entries=16)
-def augmentations(digest: str, size: int, count: int, seed: int, flip: bool, _gray: np.ndarray) -> np.ndarray:
+def augmentations(digest: str, size: int, count: int, seed: int, flip: bool, kind: str,
+                  _gray: np.ndarray) -> np.ndarray:
     from .augment_preview import augmented_versions
 
-    return augmented_versions(_gray, size, count, seed, flip)
+    return augmented_versions(_gray, size, count, seed, flip, kind)

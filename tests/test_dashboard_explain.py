@@ -132,4 +132,6 @@ def test_augmentation_preview_is_reproducible_and_varied():
     assert first.shape == (4, 32, 32) and first.dtype == np.uint8
     assert np.array_equal(first, augmented_versions(gray, 32, 4, seed=5))
     assert not np.array_equal(first, augmented_versions(gray, 32, 4, seed=6))
+    robust = augmented_versions(gray, 32, 4, seed=5, kind="robust")
+    assert robust.shape == first.shape and not np.array_equal(first, robust)
     assert len({draw.tobytes() for draw in first}) == 4

@@ -64,20 +64,23 @@ def example_images(datasets: list[dict]) -> dict[str, str]:
 
 def augmentation_preview(entries: list[ModelEntry], shown: dict[str, str]) -> None:
     st.subheader("Training augmentation, live")
-    st.caption("The same Keras layers training applies to each batch (rotation, shift, zoom, and a "
-               "horizontal flip only for models trained with `--flip`), drawn at the model's input size.")
+    st.caption("The same Keras layers training applies to each batch, drawn at the model's input size: "
+               "rotation, shift and zoom (`affine`); `robust` adds a wider zoom, down- and up-sampling, blur, "
+               "JPEG re-compression and gamma; a horizontal flip only for models trained with `--flip`.")
     if not shown:
         st.info("No image to augment.")
         return
     left, right, button = st.columns([2, 1, 1], vertical_alignment="bottom")
     label = left.selectbox("Image", list(shown), key="augment-image")
-    name = right.selectbox("Model (input size, flip)", [e.name for e in entries], key="augment-model")
+    name = right.selectbox("Model (its input size and augmentation)", [e.name for e in entries], key="augment-model")
     if button.button("New draw", icon=":material/casino:"):
         st.session_state[DRAW_KEY] = st.session_state.get(DRAW_KEY, 0) + 1
     config = next(e for e in entries if e.name == name).config
     gray = loaders.decode_file(shown[label])
+    kind = config.get("augmentation", "affine")
+    st.caption(f"{name}: augmentation `{kind}`{', with flips' if config.get('flip') else ''}.")
     draws = loaders.augmentations(images.image_digest(gray), int(config["input_size"]), AUGMENTED,
-                                  st.session_state.get(DRAW_KEY, 0), bool(config.get("flip", False)), gray)
+                                  st.session_state.get(DRAW_KEY, 0), bool(config.get("flip", False)), kind, gray)
     columns = st.columns(AUGMENTED // 2)
     for index, picture in enumerate(draws):
         columns[index % len(columns)].image(picture, caption=f"draw {index + 1}", width="stretch")
