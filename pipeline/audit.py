@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,13 @@ class LungReference:
     path: Path  # the X-ray
     region: np.ndarray  # bool (height, width) at the image's own size: True inside the lungs
     kind: str  # "mask" (exact) or "box" (coarse)
+    label: str | None = None  # the image's own finding: boxes.csv ``label``, or its class folder
+
+
+def reference_class(label: str | None, classes: list[str]) -> str | None:
+    """The model class a reference label names ("COVID-19" -> "COVID"; "No Finding" -> None)."""
+    key = re.sub(r"[^a-z]", "", (label or "").lower())
+    return next((c for c in classes if key and key.startswith(re.sub(r"[^a-z]", "", c.lower()))), None)
 
 
 def region_from_boxes(boxes: list[tuple[float, float, float, float]], height: int, width: int) -> np.ndarray:
@@ -64,11 +72,13 @@ def _image_size(path: Path) -> tuple[int, int] | None:
 
 def read_box_references(folder: Path) -> list[LungReference]:
     boxes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    labels: dict[str, str | None] = {}
     path, line = folder / BOXES_FILE, 1
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             for line, row in enumerate(csv.DictReader(handle), start=2):
                 boxes[row["path"]].append(tuple(float(row[k]) for k in BOX_COLUMNS))
+                labels[row["path"]] = row.get("label")
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}, line {line}: expected columns path, {', '.join(BOX_COLUMNS)} with numbers "
                         f"in pixels ({type(exc).__name__}: {exc})") from exc
@@ -82,7 +92,7 @@ def read_box_references(folder: Path) -> list[LungReference]:
         if size is None:
             continue
         width, height = size
-        references.append(LungReference(path, region_from_boxes(image_boxes, height, width), "box"))
+        references.append(LungReference(path, region_from_boxes(image_boxes, height, width), "box", labels[name]))
     return references
 
 
@@ -99,7 +109,7 @@ def read_mask_references(folder: Path) -> list[LungReference]:
                 except (OSError, ValueError) as exc:
                     log.warning("unreadable lung mask %s skipped (%s)", mask_path, exc)
                     continue
-                references.append(LungReference(path, region, "mask"))
+                references.append(LungReference(path, region, "mask", images.parent.name))
     return references
 
 
@@ -153,6 +163,7 @@ def audit(attention, classes: list[str], references: list[LungReference], load_i
         region = resize_region(reference.region, size)
         maps = attention.maps(image, predicted)
         rows.append({"predicted": classes[predicted], "baseline": float(region.mean()),
+                     "labelled": reference_class(reference.label, classes),
                      **{m: {"energy": energy_inside(maps[m], region), "hit": pointing_hit(maps[m], region)}
                         for m in methods}})
     by_class = defaultdict(list)
@@ -160,7 +171,21 @@ def audit(attention, classes: list[str], references: list[LungReference], load_i
         by_class[row["predicted"]].append(row)
     kinds = sorted({PLURAL[r.kind] for r in references})
     return {"reference": " and ".join(kinds), "methods": list(methods), "overall": summarise(rows, methods),
-            "per_predicted_class": {c: summarise(by_class[c], methods) for c in classes if by_class[c]}}
+            "per_predicted_class": {c: summarise(by_class[c], methods) for c in classes if by_class[c]},
+            "recall_by_label": recall_by_label(rows, classes)}
+
+
+def recall_by_label(rows: list[dict], classes: list[str]) -> dict:
+    """Per class named by the reference images' own labels: how many, and the share predicted as it.
+
+    Reference sets often come from other sources than the training data, so this is a check on
+    images the model never saw from sources it may never have seen."""
+    result = {}
+    for name in classes:
+        hits = [row["predicted"] == name for row in rows if row["labelled"] == name]
+        if hits:
+            result[name] = {"n_images": len(hits), "recall": float(np.mean(hits))}
+    return result
 
 
 def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_images: int = 24) -> dict:

@@ -21,6 +21,8 @@ def _lung_attention_section(audit: dict) -> list[str]:
         f"{audit['reference']} ({'exact' if audit['reference'] == 'masks' else 'coarse'} reference; "
         "`python -m pipeline audit`).",
         _table(["method", "energy inside the lungs", "peak inside the lungs", "uniform map (baseline)"], rows),
+        *(f"- The {m['n_images']} audit X-rays labelled {c} in `{audit['data_dir']}`: recall {_pct(m['recall'])} "
+          "(these images may come from sources the model never saw)." for c, m in audit.get("recall_by_label", {}).items()),
     ]
 
 

@@ -64,6 +64,12 @@ def attention_cell(metrics: dict, method: str = "Grad-CAM") -> str:
     return f"{pct(overall[method]['energy_inside'])} (uniform {pct(overall['baseline_share'])})"
 
 
+def audit_recall_cell(metrics: dict) -> str:
+    """Recall on the audit X-rays by their own labels, e.g. "COVID 81.2% (n=101)"."""
+    recalls = (metrics.get("lung_attention") or {}).get("recall_by_label") or {}
+    return ", ".join(f"{c} {pct(m['recall'])} (n={m['n_images']})" for c, m in recalls.items()) or "n/a"
+
+
 def shared_class_subgroups(metrics_list: list[dict]) -> list[tuple[str, str]]:
     """(subgroup, class) pairs for classes present in more than one subgroup: the comparisons
     that show whether a model tells the class from the subgroup (e.g. pediatric vs adult Normal)."""
@@ -93,11 +99,11 @@ def comparison_table(root: str | Path) -> str:
             f"{epochs.get('head', 0)} + {epochs.get('fine_tune', 0)}",
             f"{config.get('training_seconds', 0) / 60:.0f} min, {config.get('hardware', {}).get('description', '?')}",
             pct(metrics["accuracy"]), macro_f1_cell(metrics), pct(covid), worst_cell(metrics),
-            attention_cell(metrics), f"{config.get('model_bytes', 0) / 1e6:.1f} MB",
+            attention_cell(metrics), audit_recall_cell(metrics), f"{config.get('model_bytes', 0) / 1e6:.1f} MB",
         ])
     header = ["model", "weights at start", "input", "epochs (head + fine-tune)", "training",
               "test accuracy", "test macro-F1 (95% CI)", "COVID recall", "worst subgroup recall",
-              "Grad-CAM energy inside lung boxes", "file"]
+              "Grad-CAM energy inside lung boxes", "recall on the audit X-rays", "file"]
     return table(header, rows)
 
 
@@ -122,10 +128,11 @@ def experiments_tables(root: str | Path) -> str:
             macro_f1_cell(metrics), pct(recall(metrics, "COVID")),
             *(pct(subgroup_recall(metrics, g, c)) for g, c in pairs),
             worst_cell(metrics), attention_cell(metrics), attention_cell(metrics, "Grad-CAM++"),
+            audit_recall_cell(metrics),
         ])
     per_run = table(["run", "recipe", "seed", "epochs", "minutes", "macro-F1 (95% CI)", "COVID recall",
                      *pair_names, "worst subgroup recall", "Grad-CAM energy in lungs",
-                     "Grad-CAM++ energy in lungs"], rows)
+                     "Grad-CAM++ energy in lungs", "recall on the audit X-rays"], rows)
     summary = []
     for recipe, items in by_recipe.items():
         def mean(values: list[float | None]) -> str:

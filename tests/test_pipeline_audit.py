@@ -66,6 +66,7 @@ def test_box_and_mask_references_are_found(tmp_path):
         Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "kaggle" / "COVID" / name / "a.png")
     masks = audit.find_references(tmp_path / "kaggle")
     assert len(masks) == 1 and masks[0].kind == "mask" and masks[0].region.all()
+    assert boxes[0].label == "COVID-19" and masks[0].label == "COVID"
     with pytest.raises(DataError, match="no lung references"):
         audit.find_references(tmp_path / "nothing")
 
@@ -107,6 +108,21 @@ def test_a_model_that_only_sees_one_corner_fails_the_audit(tmp_path, rows, cols,
         above_baseline = overall[method]["energy_inside"] > overall["baseline_share"]
         assert above_baseline == passes and (overall[method]["pointing_hit_rate"] == 1.0) == passes, method
     assert result["reference"] == "boxes" and overall["n_images"] == 4
+
+
+@pytest.mark.parametrize("label, expected", [("COVID-19", "COVID"), ("covid_19, ARDS", "COVID"), ("Normal", "Normal"),
+                                             ("No Finding", None), ("Pneumonia", None), ("", None), (None, None)])
+def test_reference_labels_name_a_model_class_only_when_they_match(label, expected):
+    assert audit.reference_class(label, ["COVID", "Normal", "Viral Pneumonia"]) == expected
+
+
+def test_recall_on_the_reference_images_uses_their_own_labels(tmp_path):
+    references = audit.find_references(write_box_folder(tmp_path))
+    model = model_that_sees((0, SIZE), (0, SIZE))  # always the first class
+    result = audit.audit(AttentionModel(model, "features"), ["COVID", "Normal"], references, bright_image)
+    assert result["recall_by_label"] == {"COVID": {"n_images": 4, "recall": 1.0}}
+    result = audit.audit(AttentionModel(model, "features"), ["Normal", "COVID"], references, bright_image)
+    assert result["recall_by_label"] == {"COVID": {"n_images": 4, "recall": 0.0}}
 
 
 def test_audit_command_stores_the_figures_with_the_model(tmp_path, models_dir, capsys):
