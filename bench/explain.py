@@ -47,19 +47,21 @@ def median_seconds(fn, repeats: int) -> float:
 
 
 def models_to_measure(root: Path, backbones: list[str]):
-    """(name, model, Grad-CAM layer, load seconds) for each saved model, else untrained backbones."""
+    """(name, model, Grad-CAM layer, load seconds) for each saved model, then an untrained model
+    of each of ``backbones`` that is not saved (speed does not depend on the weights)."""
     folders = artifacts.list_model_dirs(root)
     for folder in folders:
         start = time.perf_counter()
         model, _ = load_trained_model(folder)
         layer = artifacts.gradcam_layer(artifacts.read_config(folder), folder)
         yield folder.name, model, layer, time.perf_counter() - start
-    if not folders:
-        for name in backbones:
-            spec = get_backbone(name)
-            start = time.perf_counter()
-            model = build_model(spec, 3, weights=None)
-            yield f"{name} (untrained)", model, spec.gradcam_layer, time.perf_counter() - start
+    for name in backbones:
+        spec = get_backbone(name)
+        if spec.name in {f.name for f in folders}:
+            continue
+        start = time.perf_counter()
+        model = build_model(spec, 3, weights=None)
+        yield f"{name} (untrained)", model, spec.gradcam_layer, time.perf_counter() - start
 
 
 def measure(name: str, model, layer: str, load_seconds: float, repeats: int) -> float:

@@ -1,8 +1,8 @@
 """Peak memory of one process that loads every model and draws both maps for each, as the app does.
 
 Uses the app's own path (``dashboard.explain.Explainer``: load, warm up, predict, Grad-CAM and
-Grad-CAM++). Without saved models, untrained models of the four backbones are built (memory
-does not depend on the weights). Prints the resident memory after importing TensorFlow, after
+Grad-CAM++). Every saved model, then an untrained model of each pretrained backbone that is
+not saved (memory does not depend on the weights), so the figure always covers the four. Prints the resident memory after importing TensorFlow, after
 each model, the peak, and last the peak as a ratio to the 1.5 GB budget.
 
     python bench/memory.py [--models saved_models]
@@ -45,9 +45,9 @@ def main() -> None:
     print(f"after imports: {rss_bytes() / 1e6:.0f} MB")
     rng = np.random.default_rng(0)
     kept = []
-    folders = artifacts.list_model_dirs(args.models)
-    for name in [f.name for f in folders] or PRETRAINED:
-        if folders:
+    saved = [f.name for f in artifacts.list_model_dirs(args.models)]
+    for name in saved + [n for n in PRETRAINED if n not in saved]:
+        if name in saved:
             explainer = Explainer(Path(args.models) / name)
             attention, size = explainer.attention, explainer.input_size
         else:
