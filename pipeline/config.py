@@ -23,8 +23,10 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_EPOCHS = 10
 DEFAULT_FINE_TUNE_EPOCHS = 10
 DEFAULT_LEARNING_RATE = 1e-3
-DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-5
+DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-4  # every run in docs/EXPERIMENTS.md used it
 DEFAULT_PATIENCE = 4
+# The recipe that won the experiments in docs/EXPERIMENTS.md: the original augmentation, no
+# label smoothing ("robust" augmentation and smoothing both lowered macro-F1 and Normal recall).
 DEFAULT_AUGMENTATION = "affine"
 DEFAULT_LABEL_SMOOTHING = 0.0
 DEFAULT_OUT = "saved_models"

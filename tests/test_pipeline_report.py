@@ -74,3 +74,12 @@ def test_cli_updates_a_readme_and_reports_a_folder_without_runs(models_dir, tmp_
     with caplog.at_level(logging.ERROR, logger="pipeline"):
         assert main(["report", "--experiments", str(tmp_path / "empty")]) == 2
     assert "not a folder" in caplog.text
+
+
+def test_the_experiments_document_is_the_generated_one():
+    from conftest import REPO
+
+    runs = REPO / "docs" / "experiments"
+    expected = report.experiments_document(runs)
+    assert (REPO / "docs" / "EXPERIMENTS.md").read_text(encoding="utf-8") == expected, (
+        "run: python -m pipeline report --experiments docs/experiments --out docs/EXPERIMENTS.md")
