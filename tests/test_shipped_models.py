@@ -1,0 +1,57 @@
+"""The models shipped in saved_models/: complete, loadable safely, small, and the same models
+whose figures their metrics.json and model card report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import REPO, SUBSET, needs
+
+from pipeline import artifacts, report
+from pipeline.config import ARTIFACT_FILES, MODEL_FILE
+
+SHIPPED = REPO / "saved_models"
+FOLDERS = artifacts.list_model_dirs(SHIPPED)
+MAX_BYTES = 100 * 1000 * 1000  # the hosting limit per file
+
+
+def test_models_are_shipped():
+    assert {f.name for f in FOLDERS} >= {"MobileNet", "SmallCNN"}
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_every_artifact_is_there_small_and_consistent(folder):
+    assert sorted(p.name for p in folder.iterdir()) == sorted(ARTIFACT_FILES)
+    assert (folder / MODEL_FILE).stat().st_size < MAX_BYTES
+    config, metrics = artifacts.check_model_dir(folder)
+    with (folder / "predictions.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == metrics["n_images"] == sum(config["data"]["counts"]["test"].values())
+    assert metrics["accuracy"] == pytest.approx(np.mean([r["label"] == r["predicted"] for r in rows]))
+    assert report.pct(metrics["macro_f1"]) in (folder / "README.md").read_text()
+
+
+def test_the_readme_table_is_the_generated_one():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert report.replace_between_markers(readme, report.comparison_table(SHIPPED)) == readme, (
+        "run: python -m pipeline report --models saved_models --readme README.md")
+
+
+@needs(SUBSET)
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_the_saved_model_gives_the_stored_test_predictions(folder):
+    from pipeline.inputs import model_input_from_file
+    from pipeline.model import load_trained_model
+
+    model, classes = load_trained_model(folder)
+    config = artifacts.read_config(folder)
+    with (folder / "predictions.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[::97][:8]
+    images = np.stack([model_input_from_file(SUBSET / r["path"], int(config["input_size"])) for r in rows])
+    stored = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    np.testing.assert_allclose(model.predict(images, verbose=0), stored, atol=1e-4)
+    assert json.loads((folder / "config.json").read_text())["classes"] == classes
