@@ -10,7 +10,9 @@ only, so the part below that layer runs its plain inference graph, with no backw
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import keras
@@ -56,6 +58,23 @@ class CompiledPart(keras.layers.Layer):
         super().__init__(**kwargs)
         self.part, self.input_gradient = part, input_gradient
         self.run = tf.function(lambda x: part(x, training=False), reduce_retracing=True)
+        self._known: tuple[tf.Tensor, tf.Tensor] | None = None
+
+    @contextlib.contextmanager
+    def reusing(self, x: tf.Tensor) -> Iterator[None]:
+        """Within this block, a call on ``x`` (the same values) returns the output computed once
+        here: the methods of one ``AttentionModel.maps`` call share the forward pass below the layer."""
+        self._known = (x, self.run(x))
+        try:
+            yield
+        finally:
+            self._known = None
+
+    def _output(self, x: tf.Tensor) -> tf.Tensor:
+        known = self._known
+        if known is not None and (x is known[0] or (x.shape == known[0].shape and bool(tf.reduce_all(x == known[0])))):
+            return known[1]
+        return self.run(x)
 
     def call(self, x):
         if self.input_gradient:
@@ -66,7 +85,7 @@ class CompiledPart(keras.layers.Layer):
             def gradient(dy, variables=None):
                 return tf.zeros_like(x), [None] * len(variables or [])
 
-            return self.run(x), gradient
+            return self._output(x), gradient
 
         return without_input_gradient(x)
 
@@ -142,7 +161,7 @@ class AttentionModel:
         if not 0 <= class_index < classes:
             raise ValueError(f"class index {class_index} out of range 0-{classes - 1}")
         batch, score = self._batch(image), CategoricalScore([class_index])
-        with self._lock:
+        with self._lock, self.cam_model.get_layer("below").reusing(batch):
             raw = {name: visualizer(score, batch, penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
                                     **CAM_METHODS[name].arguments)
                    for name, visualizer in self.visualizers.items()}
