@@ -18,6 +18,11 @@ declare -A recipes=(
 )
 
 if [[ ${1:-} != --report ]]; then
+  if (( $# < 4 )); then
+    echo "usage: docs/experiments.sh DATA_DIR WEIGHTS LUNG_BOXES RUN... (RUN: <recipe>-<seed>; recipes: ${!recipes[*]})" >&2
+    echo "   or: docs/experiments.sh --report" >&2
+    exit 2
+  fi
   data=$1 weights=$2 boxes=$3
   shift 3
   for run in "$@"; do
