@@ -22,7 +22,8 @@ def _lung_attention_section(audit: dict) -> list[str]:
         "`python -m pipeline audit`).",
         _table(["method", "energy inside the lungs", "peak inside the lungs", "uniform map (baseline)"], rows),
         *(f"- The {m['n_images']} audit X-rays labelled {c} in `{audit['data_dir']}`: recall {_pct(m['recall'])} "
-          "(these images may come from sources the model never saw)." for c, m in audit.get("recall_by_label", {}).items()),
+          "(these images may come from sources the model never saw)."
+          for c, m in audit.get("recall_by_label", {}).items()),
     ]
 
 
@@ -44,6 +45,15 @@ def _shortcut_risks(classes: list[str], subgroups: dict[str, dict[str, int]]) ->
                 f"{_pct(s)} of {c}" for c, s in shares.items()) + "; a model can learn this trait "
                 "(e.g. a child's chest, one hospital's scanner) instead of the disease. See the per-subgroup recall.")
     return lines
+
+
+def _epochs(config: dict) -> str:
+    run, batch = config.get("epochs_run", {}), config.get("batch_size")
+    if str(config.get("weights", "")).startswith("none"):
+        return (f"- Epochs run: {run.get('head')} then {run.get('fine_tune')} at the lower learning rate, every "
+                f"layer training in both (from scratch); batch size {batch}.")
+    return (f"- Epochs run: head {run.get('head')} (backbone frozen), fine-tune {run.get('fine_tune')} (top of the "
+            f"backbone unfrozen); batch size {batch}.")
 
 
 def _recipe(config: dict) -> str:
@@ -82,8 +92,7 @@ def render_model_card(config: dict, metrics: dict) -> str:
         "## Training",
         f"- Backbone weights at start: `{config.get('weights')}`; input {config['input_size']} px, "
         f"preprocessing `{config.get('preprocessing')}` built into the model.",
-        f"- Epochs run: head {config.get('epochs_run', {}).get('head')}, "
-        f"fine-tune {config.get('epochs_run', {}).get('fine_tune')}; batch size {config.get('batch_size')}.",
+        _epochs(config),
         _recipe(config),
         f"- Hardware: {config.get('hardware', {}).get('description', 'unknown')}; "
         f"training time {config.get('training_seconds', 0) / 60:.1f} min.",

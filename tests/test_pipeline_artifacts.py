@@ -82,7 +82,7 @@ def test_model_card_states_data_weights_metrics_and_command(models_dir):
     config, metrics = artifacts.read_config(folder), artifacts.read_metrics(folder)
     text = card.render_model_card(config, metrics)
     assert "Not a medical device" in text and "Missing from this data: Lung_Opacity" in text
-    assert "none (random initialisation)" in text and "95% CI" in text
+    assert "none (random initialisation)" in text and "95% CI" in text and "every layer training in both" in text
     assert f"{100 * metrics['accuracy']:.1f}%" in text
     assert "### Per data source" in text and "source-0" in text
     assert (folder / "README.md").read_text() == text

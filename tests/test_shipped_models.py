@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SUBSET, needs
 
-from pipeline import artifacts, report
+from pipeline import artifacts, card, report
 from pipeline.config import ARTIFACT_FILES, MODEL_FILE
 
 SHIPPED = REPO / "saved_models"
@@ -31,6 +31,7 @@ def test_every_artifact_is_there_small_and_consistent(folder):
         rows = list(csv.DictReader(handle))
     assert len(rows) == metrics["n_images"] == sum(config["data"]["counts"]["test"].values())
     assert metrics["accuracy"] == pytest.approx(np.mean([r["label"] == r["predicted"] for r in rows]))
+    assert (folder / "README.md").read_text(encoding="utf-8") == card.render_model_card(config, metrics)
     assert report.pct(metrics["macro_f1"]) in (folder / "README.md").read_text()
 
 
