@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,15 @@ class LungBoxes:
     def share_inside(self, cam: np.ndarray) -> float | None:
         """Share of a square map's energy inside the boxes, as the lung-attention audit scores it; None if empty."""
         return energy_inside(cam, self.region(cam.shape[0]))
+
+    def shares_text(self, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
+        """Each map's share of energy inside the boxes, e.g. "Grad-CAM 71%, Grad-CAM++ empty"."""
+        shares = ("empty" if share is None else f"{share:.0%}" for share in map(self.share_inside, maps))
+        return ", ".join(f"{title} {share}" for title, share in zip(titles, shares))
+
+    def uniform_share(self, size: int) -> float:
+        """The share a uniform (size, size) map puts inside the boxes: the audit's baseline."""
+        return float(self.region(size).mean())
 
 
 @dataclass(frozen=True)

@@ -275,6 +275,8 @@ def test_lung_share_is_the_audit_score():
     assert lungs.share_inside(small) == 1.0 and lungs.region(7).shape == (7, 7)
     small[0, 0] = 1.0  # the corner is outside both boxes
     assert lungs.share_inside(small) == 0.5
+    assert lungs.shares_text(["A", "B"], [small, np.zeros((7, 7), np.float32)]) == "A 50%, B empty"
+    assert lungs.uniform_share(224) == pytest.approx(lungs.region(224).mean())
 
 
 def test_class_images_from_a_data_folder(image_folder, tmp_path):

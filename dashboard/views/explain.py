@@ -113,16 +113,10 @@ def draw(image: Picked, titles: Sequence[str], maps: Sequence[np.ndarray],
     return overlay.outline_panels(panels, drawing.lungs.boxes, drawing.lungs.size)
 
 
-def lung_shares(lungs: LungBoxes, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
-    """Each map's share of energy inside the lung boxes, e.g. "Grad-CAM 71%, Grad-CAM++ empty"."""
-    shares = ("empty" if share is None else f"{share:.0%}" for share in map(lungs.share_inside, maps))
-    return ", ".join(f"{title} {share}" for title, share in zip(titles, shares))
-
-
 def lung_caption(lungs: LungBoxes, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
-    uniform = float(lungs.region(maps[0].shape[0]).mean())
-    return (f"Share of each map's energy inside the lung boxes for this image: {lung_shares(lungs, titles, maps)}; "
-            f"a uniform map would put {uniform:.0%} there. {ABOUT_LUNGS.format(source=lungs.source)}")
+    return (f"Share of each map's energy inside the lung boxes for this image: {lungs.shares_text(titles, maps)}; "
+            f"a uniform map would put {lungs.uniform_share(maps[0].shape[0]):.0%} there. "
+            f"{ABOUT_LUNGS.format(source=lungs.source)}")
 
 
 def show_panels(panels: list[tuple[str, np.ndarray]], titles: Sequence[str], maps: Sequence[np.ndarray],
@@ -189,7 +183,7 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
         columns[0].markdown(f"**{entry.name}**  \n" + "  \n".join(
             f"{model.classes[i]}: {probabilities[i]:.1%}" for i in ranked))
         if drawing.lungs is not None:
-            columns[0].caption(f"Energy inside the lung boxes: {lung_shares(drawing.lungs, overlay.MAP_TITLES, maps)}")
+            columns[0].caption(f"Energy inside the lung boxes: {drawing.lungs.shares_text(overlay.MAP_TITLES, maps)}")
         for column, (title, rgb) in zip(columns[1:], draw(image, overlay.MAP_TITLES, maps, drawing)):
             column.image(rgb, caption=f"{title} ({model.classes[predicted]})" if title in overlay.MAP_TITLES
                          else title, width="stretch")
