@@ -39,7 +39,8 @@ def images_per_second(batches, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/covid19-radiography-subset"))
+    default_data = Path(__file__).resolve().parents[2] / "shared/data/covid19-radiography-subset"
+    parser.add_argument("--data-dir", default=str(default_data))
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -2,8 +2,9 @@
 
 Uses the app's own path (``dashboard.explain.Explainer``: load, warm up, predict, Grad-CAM and
 Grad-CAM++). Every saved model, then an untrained model of each pretrained backbone that is
-not saved (memory does not depend on the weights), so the figure always covers the four. Prints the resident memory after importing TensorFlow, after
-each model, the peak, and last the peak as a ratio to the 1.5 GB budget.
+not saved (memory does not depend on the weights), so the figure always covers the four.
+Prints the resident memory after importing TensorFlow, after each model, the peak, and last
+the peak as a ratio to the 1.5 GB budget.
 
     python bench/memory.py [--models saved_models]
 """

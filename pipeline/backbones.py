@@ -1,8 +1,8 @@
 """The backbone registry: one frozen entry per backbone, data only (no TensorFlow import).
 
 Adding a backbone is one entry in ``BACKBONES``. Each entry names its constructor (an
-attribute of ``keras.applications``, or ``module:function`` with the same signature), its preprocessing mode, input size, the layer Grad-CAM reads and the first
-layer that phase 2 (fine-tuning) unfreezes.
+attribute of ``keras.applications``, or ``module:function`` with the same signature), its
+preprocessing mode, input size, the layer Grad-CAM reads and the first layer that phase 2 (fine-tuning) unfreezes.
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ def render_model_card(config: dict, metrics: dict) -> str:
                         f"{worst['support']} test images of `{worst['group']}` (overall recall of {worst['class']}: "
                         f"{_pct(metrics['per_class'][worst['class']]['recall'])}).")
     if metrics.get("per_subgroup"):
-        rows = [[g, str(m["n_images"]), _pct(m["accuracy"]), ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())]
+        rows = [[g, str(m["n_images"]), _pct(m["accuracy"]),
+                 ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())]
                 for g, m in metrics["per_subgroup"].items()]
         sections += ["### Per subgroup", _table(["subgroup", "images", "accuracy", "recall per class"], rows)]
     if metrics.get("per_source"):

@@ -20,7 +20,8 @@ BLUR_RADIUS = 8
 
 def blurred(image: np.ndarray, radius: int = BLUR_RADIUS) -> np.ndarray:
     """The image with its detail removed: what 'deleted' pixels become."""
-    channels = [Image.fromarray(np.clip(image[..., c], 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
+    blur = ImageFilter.GaussianBlur(radius)
+    channels = [Image.fromarray(np.clip(image[..., c], 0, 255).astype(np.uint8)).filter(blur)
                 for c in range(image.shape[-1])]
     return np.stack([np.asarray(c, dtype=np.float32) for c in channels], axis=-1)
 

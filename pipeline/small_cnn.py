@@ -19,7 +19,8 @@ def SmallCNN(include_top: bool = False, weights: str | None = None, input_tensor
     work (the last block still sees a 14 x 14 grid, MobileNet's Grad-CAM resolution is 7 x 7).
     """
     if include_top or weights is not None:
-        raise ConfigError(f"SmallCNN has no top and no pretrained weights (got weights={weights!r}); use --weights none")
+        raise ConfigError(
+            f"SmallCNN has no top and no pretrained weights (got weights={weights!r}); use --weights none")
     inputs = keras.Input(input_shape) if input_tensor is None else input_tensor
     x = inputs
     for block, filters in enumerate(FILTERS, start=1):

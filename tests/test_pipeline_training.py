@@ -27,7 +27,8 @@ def test_train_then_evaluate_through_the_cli(tmp_path, image_folder):
     config = json.loads((folder / "config.json").read_text())
     assert config["classes"] == ["COVID", "Normal", "Viral Pneumonia"]
     assert (config["augmentation"], config["label_smoothing"]) == ("robust", 0.1)
-    assert sum(config["data"]["counts"]["test"].values()) == len(list(csv.DictReader((folder / "predictions.csv").open())))
+    rows = list(csv.DictReader((folder / "predictions.csv").open()))
+    assert sum(config["data"]["counts"]["test"].values()) == len(rows)
 
     shown = cli("evaluate", "--model", str(folder), "--data-dir", str(image_folder), "--json")
     assert shown.returncode == 0, shown.stderr
@@ -78,7 +79,8 @@ def test_two_workers_train_together_on_localhost(tmp_path, image_folder):
     workers = [
         subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=REPO, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True,
-                         env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+                         env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                              "task": {"type": "worker", "index": i}})})
         for i in range(2)
     ]
     try:
