@@ -23,6 +23,8 @@ from upload_corpus import dicom_bytes, twelve_bit
 from pipeline.config import DISCLAIMER
 
 TRAIN_HINT = "python -m pipeline train --backbone MobileNet"
+COMPARE_SECTIONS = ["Confidence intervals", "Confusion matrices", "ROC and precision-recall", "Calibration",
+                    "Per source and subgroup", "Model attention"]
 
 
 def open_page(monkeypatch, models: Path, page: str = PAGES[0]) -> AppTest:
@@ -50,11 +52,28 @@ def test_compare_page(monkeypatch, models_dir):
     assert list(table["model"]) == ["MobileNet", "SmallCNN"]
     assert {"accuracy CI low", "recall COVID", "specificity Normal", "ECE", "parameters"} <= set(table.columns)
     assert app.download_button[0].label.startswith("Download the table")
-    assert "Per data source" in texts(app.subheader)
-    app.toggle[0].set_value(True).run()
+    assert [tab.label for tab in app.tabs] == COMPARE_SECTIONS
+    assert len(app.get("plotly_chart")) == 1  # only the open tab ran
     app.segmented_control[0].set_value("Recall per class").run()
     assert_healthy(app)
+    assert len(app.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize("section", COMPARE_SECTIONS[1:])
+def test_each_compare_section_runs_when_opened(monkeypatch, models_dir, section):
+    app = open_page(monkeypatch, models_dir)
+    app.session_state["compare-section"] = section
+    app.run()
+    assert_healthy(app)
     assert not app.error
+    drawn = len(app.get("plotly_chart")) + len(app.dataframe) - 1 + len(app.info)
+    assert drawn > 0, f"{section} drew nothing"
+    if section == "Confusion matrices":
+        app.toggle[0].set_value(True).run()
+        assert_healthy(app)
+        assert len(app.get("plotly_chart")) == 2  # one per model
+    if section == "Per source and subgroup":
+        assert "Per data source" in texts(app.subheader)
 
 
 def test_compare_page_does_not_import_tensorflow(models_dir):

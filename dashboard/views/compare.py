@@ -1,4 +1,8 @@
-"""Compare models: test metrics of every saved model, from JSON and CSV only (no TensorFlow)."""
+"""Compare models: test metrics of every saved model, from JSON and CSV only (no TensorFlow).
+
+The summary table comes first; the charts sit in tabs of which only the open one runs, so a first
+visit draws the table and one chart, and plotly loads after the table is on screen.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dashboard.catalog import ModelEntry
 
 PERCENT = st.column_config.NumberColumn(format="percent")
 COLUMNS_PER_ROW = 2
+SECTION_KEY = "compare-section"
 METRIC_CHOICES = {"Accuracy": "accuracy", "Macro-F1": "macro_f1", "Recall per class": "recall"}
 
 
@@ -57,6 +62,7 @@ def curves(entries: list[ModelEntry]) -> None:
     if not frames:
         st.info("No predictions.csv found, so no curves can be drawn.")
         return
+    st.caption("One class against the rest, from each model's test predictions (predictions.csv).")
     classes = compare.class_union(entries)
     for tab, name in zip(st.tabs(classes), classes):
         roc, pr = compare.class_curves(frames, name)
@@ -68,10 +74,14 @@ def curves(entries: list[ModelEntry]) -> None:
         right.plotly_chart(charts.curve_figure(pr, "pr", f"Precision-recall, {name} vs rest"), key=f"pr-{name}")
 
 
-def calibration_and_sources(entries: list[ModelEntry]) -> None:
+def calibration(entries: list[ModelEntry]) -> None:
     from dashboard import charts  # plotly loads after the table is on screen
     bins = {e.name: compare.reliability(e.metrics) for e in entries}
     st.plotly_chart(charts.reliability_figure({k: v for k, v in bins.items() if not v.empty}))
+
+
+def sources_and_subgroups(entries: list[ModelEntry]) -> None:
+    from dashboard import charts  # plotly loads after the table is on screen
     st.subheader("Per data source")
     sources = compare.per_group_table(entries)
     if sources.empty:
@@ -111,6 +121,16 @@ def model_attention(entries: list[ModelEntry]) -> None:
     st.dataframe(table, hide_index=True, column_config=config)
 
 
+SECTIONS = {
+    "Confidence intervals": interval_chart,
+    "Confusion matrices": confusion_matrices,
+    "ROC and precision-recall": curves,
+    "Calibration": calibration,
+    "Per source and subgroup": sources_and_subgroups,
+    "Model attention": model_attention,
+}
+
+
 def main() -> None:
     opened = layout.open_page("Compare models", lambda c: c.evaluated, "with test metrics")
     if opened is None:
@@ -119,15 +139,11 @@ def main() -> None:
     st.caption(f"{len(entries)} model(s) from `{catalog.root}`. All figures are on each model's own "
                "held-out test split; models trained on different data are not directly comparable.")
     summary(entries)
-    interval_chart(entries)
-    st.subheader("Confusion matrices")
-    confusion_matrices(entries)
-    st.subheader("ROC and precision-recall curves (from predictions.csv)")
-    curves(entries)
-    st.subheader("Calibration")
-    calibration_and_sources(entries)
-    st.subheader("Model attention on the lungs")
-    model_attention(entries)
+    tabs = st.tabs(list(SECTIONS), key=SECTION_KEY, on_change="rerun")
+    for tab, draw in zip(tabs, SECTIONS.values()):
+        if tab.open:
+            with tab:
+                draw(entries)
 
 
 main()
