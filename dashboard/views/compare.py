@@ -1,7 +1,8 @@
 """Compare models: test metrics of every saved model, from JSON and CSV only (no TensorFlow).
 
-The summary table comes first; the charts sit in tabs of which only the open one runs, so a first
-visit draws the table and one chart, and plotly loads after the table is on screen.
+The summary table comes first; the rest sits in tabs of which only the open one runs. The first
+tab is a table too, so a first visit draws no chart: a plotly chart on the first visit cost up to
+a second and a half before the table showed (its figure, and plotly.js in the browser).
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ def summary(entries: list[ModelEntry]) -> None:
     st.dataframe(table, hide_index=True, column_config=config)
     st.download_button("Download the table (CSV)", table.to_csv(index=False).encode("utf-8"),
                        file_name="model_comparison.csv", mime="text/csv", icon=":material/download:")
-    with st.expander("Metrics per class"):
-        per_class = compare.per_class_table(entries)
-        st.dataframe(per_class, hide_index=True, column_config={
-            c: PERCENT for c in ("precision", "recall", "recall CI low", "recall CI high", "specificity", "F1")})
+
+
+def per_class(entries: list[ModelEntry]) -> None:
+    st.dataframe(compare.per_class_table(entries), hide_index=True, column_config={
+        c: PERCENT for c in ("precision", "recall", "recall CI low", "recall CI high", "specificity", "F1")})
 
 
 def interval_chart(entries: list[ModelEntry]) -> None:
-    from dashboard import charts  # plotly loads after the table is on screen
+    from dashboard import charts  # only when a chart tab is open
     label = st.segmented_control("Metric", list(METRIC_CHOICES), default="Accuracy", key="compare-metric")
     metric = METRIC_CHOICES[label or "Accuracy"]
     st.plotly_chart(charts.interval_bars(compare.metric_intervals(entries, metric),
@@ -46,7 +48,7 @@ def interval_chart(entries: list[ModelEntry]) -> None:
 
 
 def confusion_matrices(entries: list[ModelEntry]) -> None:
-    from dashboard import charts  # plotly loads after the table is on screen
+    from dashboard import charts  # only when a chart tab is open
     normalised = st.toggle("Row-normalised (share of each true class)", key="compare-normalised")
     for start in range(0, len(entries), COLUMNS_PER_ROW):
         columns = st.columns(COLUMNS_PER_ROW)
@@ -57,7 +59,7 @@ def confusion_matrices(entries: list[ModelEntry]) -> None:
 
 
 def curves(entries: list[ModelEntry]) -> None:
-    from dashboard import charts  # plotly loads after the table is on screen
+    from dashboard import charts  # only when a chart tab is open
     frames = {e.name: f for e in entries if (f := loaders.predictions(str(e.folder), e.stamp)) is not None}
     if not frames:
         st.info("No predictions.csv found, so no curves can be drawn.")
@@ -75,13 +77,13 @@ def curves(entries: list[ModelEntry]) -> None:
 
 
 def calibration(entries: list[ModelEntry]) -> None:
-    from dashboard import charts  # plotly loads after the table is on screen
+    from dashboard import charts  # only when a chart tab is open
     bins = {e.name: compare.reliability(e.metrics) for e in entries}
     st.plotly_chart(charts.reliability_figure({k: v for k, v in bins.items() if not v.empty}))
 
 
 def sources_and_subgroups(entries: list[ModelEntry]) -> None:
-    from dashboard import charts  # plotly loads after the table is on screen
+    from dashboard import charts  # only when a chart tab is open
     st.subheader("Per data source")
     sources = compare.per_group_table(entries)
     if sources.empty:
@@ -122,6 +124,7 @@ def model_attention(entries: list[ModelEntry]) -> None:
 
 
 SECTIONS = {
+    "Per class": per_class,
     "Confidence intervals": interval_chart,
     "Confusion matrices": confusion_matrices,
     "ROC and precision-recall": curves,
