@@ -23,8 +23,8 @@ from upload_corpus import dicom_bytes, twelve_bit
 from pipeline.config import DISCLAIMER
 
 TRAIN_HINT = "python -m pipeline train --backbone MobileNet"
-COMPARE_SECTIONS = ["Per class", "Confidence intervals", "Confusion matrices", "ROC and precision-recall", "Calibration",
-                    "Per source and subgroup", "Model attention"]
+COMPARE_SECTIONS = ["Per class", "Confidence intervals", "Confusion matrices", "ROC and precision-recall",
+                    "Calibration", "Per source and subgroup", "Model attention"]
 
 
 def open_page(monkeypatch, models: Path, page: str = PAGES[0]) -> AppTest:
