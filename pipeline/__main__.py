@@ -91,6 +91,10 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--faithfulness-images", type=_count(0), default=24, metavar="N",
                        help="deletion and insertion curves on the first N images (0: skip)")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
+    rescore = commands.add_parser("rescore", help="recompute a saved model's test metrics and card from its "
+                                  "predictions.csv (after a change in a metric's definition; no model run)")
+    rescore.add_argument("--model", required=True, action="append", metavar="DIR",
+                         help="a saved model folder, e.g. saved_models/MobileNet (repeatable)")
     report = commands.add_parser("report", help="markdown tables from saved models' metrics")
     source = report.add_mutually_exclusive_group(required=True)
     source.add_argument("--models", metavar="DIR", help="model folders, e.g. saved_models: the comparison table")
@@ -167,6 +171,15 @@ def run_audit(args: argparse.Namespace) -> None:
             print(f"  {method:12s} deletion {areas['deletion']:.3f}, insertion {areas['insertion']:.3f}")
 
 
+def run_rescore(args: argparse.Namespace) -> None:
+    from .rescore import rescore_model_dir
+
+    for folder in args.model:
+        result = rescore_model_dir(folder)
+        print(f"{folder}: {result['n_images']} test images, accuracy {result['accuracy']:.4f}, "
+              f"macro-F1 {result['macro_f1']:.4f}; metrics.json and the card rewritten")
+
+
 def run_report(args: argparse.Namespace) -> None:
     from . import report
 
@@ -186,7 +199,7 @@ def run_report(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate, "audit": run_audit,
-            "report": run_report}
+            "rescore": run_rescore, "report": run_report}
 
 
 def main(argv: list[str] | None = None) -> int:

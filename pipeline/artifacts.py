@@ -52,10 +52,15 @@ def update_json(folder: Path, name: str, key: str, value) -> dict:
     """Set ``key`` in ``folder/name`` and replace the file in one rename; returns the new object."""
     data = read_json(folder, name)
     data[key] = value
+    replace_json(folder, name, data)
+    return data
+
+
+def replace_json(folder: Path, name: str, data: dict) -> None:
+    """Write ``folder/name`` in one rename, so a reader never sees half a file."""
     staging = folder / f".{name}.tmp"
     write_json(staging, data)
     os.replace(staging, folder / name)
-    return data
 
 
 def read_config(folder: str | Path) -> dict:

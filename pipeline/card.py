@@ -108,15 +108,14 @@ def render_model_card(config: dict, metrics: dict) -> str:
         sections.append(f"- Worst subgroup: recall of {worst['class']} is {_pct(worst['recall'])} on the "
                         f"{worst['support']} test images of `{worst['group']}` (overall recall of {worst['class']}: "
                         f"{_pct(metrics['per_class'][worst['class']]['recall'])}).")
-    if metrics.get("per_subgroup"):
-        rows = [[g, str(m["n_images"]), _pct(m["accuracy"]),
-                 ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())]
-                for g, m in metrics["per_subgroup"].items()]
-        sections += ["### Per subgroup", _table(["subgroup", "images", "accuracy", "recall per class"], rows)]
-    if metrics.get("per_source"):
-        rows = [[s, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"])]
-                for s, m in metrics["per_source"].items()]
-        sections += ["### Per data source", _table(["source", "images", "accuracy", "macro-F1"], rows)]
+    group_tables = (("per_subgroup", "Per subgroup", "subgroup"), ("per_source", "Per data source", "source"))
+    for key, title, column in group_tables:
+        if metrics.get(key):
+            rows = [[g, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"]),
+                     ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())]
+                    for g, m in metrics[key].items()]
+            header = [column, "images", "accuracy", "macro-F1 (classes present)", "recall per class"]
+            sections += [f"### {title}", _table(header, rows)]
     if metrics.get("lung_attention"):
         sections += _lung_attention_section(metrics["lung_attention"])
     if metrics.get("faithfulness"):

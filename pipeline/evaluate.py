@@ -45,20 +45,9 @@ def evaluate_samples(
     probs = predict_samples(model, samples, batch_size)
     labels = np.array([s.label for s in samples])
     sources = [s.source for s in samples]
-    has_sources = any(sources)
-    result = metrics.compute_metrics(
-        labels, probs, classes, [s or "unknown" for s in sources] if has_sources else None
-    )
-    subgroups = [dict(s.subgroups) for s in samples]
-    columns = sorted({column for groups in subgroups for column in groups})
-    if columns:
-        y_pred = probs.argmax(axis=1)
-        result["per_subgroup"] = {
-            f"{column}={value}": figures for column in columns
-            for value, figures in metrics.per_group_metrics(
-                labels, y_pred, np.array([g.get(column, "unknown") for g in subgroups]), classes).items()}
-    groups = {**result.get("per_source", {}), **result.get("per_subgroup", {})}
-    result["worst_subgroup_recall"] = metrics.worst_recall(groups) if groups else None
+    result = metrics.score_predictions(labels, probs, classes,
+                                       [s or "unknown" for s in sources] if any(sources) else None,
+                                       [dict(s.subgroups) for s in samples])
     result["inference_ms_per_image"] = inference_ms(model)
     rows = []
     for sample, p in zip(samples, probs):

@@ -135,14 +135,17 @@ def compute_metrics(
 def per_group_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, class_names: Sequence[str]
 ) -> dict:
-    """Accuracy, macro-F1 and recall per class within each group (for example, data source)."""
+    """Accuracy, macro-F1 and recall per class within each group (for example, data source).
+
+    Macro-F1 averages the classes the group holds: a class it lacks has no F1 there (a wrong
+    prediction into it still lowers the recall, and so the F1, of the true class)."""
     k = len(class_names)
     out = {}
     for group in sorted(set(groups.tolist())):
         mask = groups == group
         t, p = y_true[mask], y_pred[mask]
         cm = confusion(t, p, k)
-        recall, macro_f1 = _recall_f1_from_confusion(cm, np.unique(np.concatenate([t, p])))
+        recall, macro_f1 = _recall_f1_from_confusion(cm, np.unique(t))
         out[str(group)] = {
             "n_images": int(mask.sum()),
             "accuracy": float(np.mean(t == p)),
@@ -151,6 +154,27 @@ def per_group_metrics(
             "support": {class_names[c]: int(cm[c].sum()) for c in range(k) if cm[c].sum() > 0},
         }
     return out
+
+
+def score_predictions(
+    y_true: Sequence[int],
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    sources: Sequence[str] | None = None,
+    subgroups: Sequence[dict[str, str]] | None = None,
+) -> dict:
+    """Test metrics with figures per source and per subgroup and the worst subgroup recall."""
+    result = compute_metrics(y_true, probs, class_names, sources)
+    columns = sorted({column for groups in subgroups or [] for column in groups})
+    if columns:
+        y_pred, y_true = np.asarray(probs).argmax(axis=1), np.asarray(y_true, dtype=int)
+        result["per_subgroup"] = {
+            f"{column}={value}": figures for column in columns
+            for value, figures in per_group_metrics(
+                y_true, y_pred, np.array([g.get(column, "unknown") for g in subgroups]), class_names).items()}
+    groups = {**result.get("per_source", {}), **result.get("per_subgroup", {})}
+    result["worst_subgroup_recall"] = worst_recall(groups) if groups else None
+    return result
 
 
 def worst_recall(groups: dict, min_support: int = MIN_SUBGROUP_SUPPORT) -> dict | None:

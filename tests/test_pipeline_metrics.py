@@ -79,3 +79,17 @@ def test_worst_recall_ignores_small_groups():
               "b": {"recall": {"A": 0.5}, "support": {"A": 20}}}
     assert metrics.worst_recall(groups, min_support=10) == {"group": "b", "class": "A", "recall": 0.5, "support": 20}
     assert metrics.worst_recall(groups, min_support=100) is None
+
+
+def test_group_macro_f1_averages_the_classes_the_group_holds():
+    # one source holds only A; one A image is predicted B: F1 of A is 2/3, B has no F1 there
+    groups = metrics.per_group_metrics(np.array([0, 0]), np.array([0, 1]), np.array(["s", "s"]), CLASSES)
+    assert groups["s"]["macro_f1"] == pytest.approx(2 / 3) and groups["s"]["recall"] == {"A": 0.5}
+
+
+def test_score_predictions_adds_subgroups_and_the_worst_recall():
+    subgroups = [{"flag": "0"}] * 3 + [{"flag": "1"}] * 2 + [{}]
+    out = metrics.score_predictions(Y_TRUE, PROBS, CLASSES, subgroups=subgroups)
+    assert set(out["per_subgroup"]) == {"flag=0", "flag=1", "flag=unknown"}
+    assert out["per_subgroup"]["flag=1"]["recall"] == {"B": 0.5}
+    assert out["worst_subgroup_recall"] is None, "no group has the minimum support"
