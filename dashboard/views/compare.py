@@ -90,7 +90,8 @@ def sources_and_subgroups(entries: list[ModelEntry]) -> None:
         st.info("The metrics name no data sources (the data folder had no manifest with a source column).")
         return
     st.caption("A model that scores very differently per source may have learnt the source "
-               "(hospital, scanner, age group) rather than the finding.")
+               "(hospital, scanner, age group) rather than the finding. Macro-F1 here averages the "
+               "classes each source holds.")
     for note in compare.source_confounds(entries):
         st.warning(note, icon=":material/warning:")
     st.plotly_chart(charts.source_bars(sources))
