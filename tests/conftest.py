@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -31,3 +32,13 @@ def models_dir(tmp_path_factory, image_folder) -> Path:
 
 def needs(path: Path) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not path.exists(), reason=f"{path} is not here")
+
+
+def run_cli(args: list[str], caplog) -> tuple[int, str]:
+    """Exit code and logged errors of ``python -m pipeline ARGS``, run in this process."""
+    from pipeline.__main__ import main
+
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="pipeline"):
+        code = main(args)
+    return code, caplog.text

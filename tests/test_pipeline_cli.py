@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 
 import keras
 import pytest
+from conftest import run_cli
 from synthetic import make_image_folder
 
 from pipeline.__main__ import main
 
 
-def run(args, caplog) -> tuple[int, str]:
-    caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="pipeline"):
-        code = main(args)
-    return code, caplog.text
-
-
 def test_unknown_backbone(caplog, image_folder):
-    code, text = run(["train", "--backbone", "AlexNet", "--data-dir", str(image_folder)], caplog)
+    code, text = run_cli(["train", "--backbone", "AlexNet", "--data-dir", str(image_folder)], caplog)
     assert code == 2 and "unknown backbone 'AlexNet'; valid backbones: DenseNet121, ResNet50" in text
 
 
 def test_missing_data_folder(caplog, tmp_path):
-    code, text = run(["train", "--backbone", "SmallCNN", "--data-dir", str(tmp_path / "none")], caplog)
+    code, text = run_cli(["train", "--backbone", "SmallCNN", "--data-dir", str(tmp_path / "none")], caplog)
     assert code == 2 and "does not exist" in text and "python -m pipeline download" in text
 
 
 def test_empty_data_folder(caplog, tmp_path):
-    code, text = run(["train", "--backbone", "SmallCNN", "--data-dir", str(tmp_path)], caplog)
+    code, text = run_cli(["train", "--backbone", "SmallCNN", "--data-dir", str(tmp_path)], caplog)
     assert code == 2 and "no class folders" in text
 
 
@@ -38,14 +31,14 @@ def test_class_folder_without_images(caplog, tmp_path):
     make_image_folder(tmp_path, per_class=2, manifest=False)
     shutil.rmtree(tmp_path / "Normal" / "images")
     (tmp_path / "Normal" / "images").mkdir()
-    code, text = run(["train", "--backbone", "SmallCNN", "--data-dir", str(tmp_path)], caplog)
+    code, text = run_cli(["train", "--backbone", "SmallCNN", "--data-dir", str(tmp_path)], caplog)
     assert code == 2 and "Normal" in text and "has no images" in text
 
 
 def test_weights_of_another_backbone(caplog, tmp_path, image_folder):
     path = tmp_path / "mobilenet.weights.h5"
     keras.applications.MobileNet(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(path)
-    code, text = run(["train", "--backbone", "ResNet50", "--data-dir", str(image_folder), "--weights", str(path),
+    code, text = run_cli(["train", "--backbone", "ResNet50", "--data-dir", str(image_folder), "--weights", str(path),
                       "--image-size", "32", "--out", str(tmp_path / "out"),
                       "--checkpoint-dir", str(tmp_path / "ck")], caplog)
     assert code == 2 and "do not match backbone ResNet50" in text
@@ -53,7 +46,7 @@ def test_weights_of_another_backbone(caplog, tmp_path, image_folder):
 
 
 def test_evaluate_a_folder_that_is_not_a_model(caplog, tmp_path, image_folder):
-    code, text = run(["evaluate", "--model", str(tmp_path), "--data-dir", str(image_folder)], caplog)
+    code, text = run_cli(["evaluate", "--model", str(tmp_path), "--data-dir", str(image_folder)], caplog)
     assert code == 2 and f"{tmp_path}: config.json is missing" in text
 
 
@@ -62,7 +55,7 @@ def test_evaluate_a_truncated_model(caplog, tmp_path, models_dir, image_folder):
     shutil.copytree(models_dir / "MobileNet", folder)
     blob = (folder / "model.keras").read_bytes()
     (folder / "model.keras").write_bytes(blob[: len(blob) // 2])
-    code, text = run(["evaluate", "--model", str(folder), "--data-dir", str(image_folder)], caplog)
+    code, text = run_cli(["evaluate", "--model", str(folder), "--data-dir", str(image_folder)], caplog)
     assert code == 2 and "model.keras cannot be loaded" in text
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_cli
 
-from pipeline.__main__ import main
 from pipeline.config import CARD_FILE, METRICS_FILE, PREDICTIONS_FILE
 
 
@@ -41,13 +39,6 @@ def test_rescore_reproduces_the_training_metrics_without_tensorflow(model_copy):
     assert "recall per class" in source_table and "macro-F1 (classes present)" in source_table
 
 
-def run(args, caplog) -> tuple[int, str]:
-    caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="pipeline"):
-        code = main(args)
-    return code, caplog.text
-
-
 def _drop_column(folder, column):
     lines = (folder / PREDICTIONS_FILE).read_text().splitlines()
     index = lines[0].split(",").index(column)
@@ -72,6 +63,6 @@ def _relabel_first_row(folder, label):
 def test_rescore_refuses_broken_predictions_and_changes_nothing(model_copy, caplog, damage, message):
     metrics, card = (model_copy / METRICS_FILE).read_bytes(), (model_copy / CARD_FILE).read_bytes()
     damage(model_copy)
-    code, text = run(["rescore", "--model", str(model_copy)], caplog)
+    code, text = run_cli(["rescore", "--model", str(model_copy)], caplog)
     assert code == 2 and f"{model_copy}: {message}" in text
     assert (model_copy / METRICS_FILE).read_bytes() == metrics and (model_copy / CARD_FILE).read_bytes() == card
