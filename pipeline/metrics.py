@@ -164,10 +164,11 @@ def score_predictions(
     subgroups: Sequence[dict[str, str]] | None = None,
 ) -> dict:
     """Test metrics with figures per source and per subgroup and the worst subgroup recall."""
+    y_true, probs = np.asarray(y_true, dtype=int), np.asarray(probs, dtype=float)
     result = compute_metrics(y_true, probs, class_names, sources)
     columns = sorted({column for groups in subgroups or [] for column in groups})
     if columns:
-        y_pred, y_true = np.asarray(probs).argmax(axis=1), np.asarray(y_true, dtype=int)
+        y_pred = probs.argmax(axis=1)
         result["per_subgroup"] = {
             f"{column}={value}": figures for column in columns
             for value, figures in per_group_metrics(

@@ -46,15 +46,21 @@ def read_predictions(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.n
     return labels, probs, sources, subgroups
 
 
-def rescore_model_dir(model_dir: str | Path) -> dict:
-    """Rewrite ``metrics.json`` and the model card from the saved predictions; return the metrics."""
+def rescored_metrics(model_dir: str | Path) -> dict:
+    """The metrics the current definitions give for the saved predictions (nothing is written)."""
     folder = Path(model_dir)
-    config = artifacts.read_config(folder)
-    old = artifacts.read_metrics(folder)
+    config, old = artifacts.check_model_dir(folder)
     labels, probs, sources, subgroups = read_predictions(folder, list(config["classes"]))
     has_sources = any(s != "unknown" for s in sources)
     result = metrics.score_predictions(labels, probs, config["classes"], sources if has_sources else None, subgroups)
     result.update({key: old[key] for key in KEPT_KEYS if key in old})
+    return result
+
+
+def rescore_model_dir(model_dir: str | Path) -> dict:
+    """Rewrite ``metrics.json`` and the model card from the saved predictions; return the metrics."""
+    folder = Path(model_dir)
+    result = rescored_metrics(folder)
     artifacts.replace_json(folder, METRICS_FILE, result)
-    (folder / CARD_FILE).write_text(card.render_model_card(config, result), encoding="utf-8")
+    (folder / CARD_FILE).write_text(card.render_model_card(artifacts.read_config(folder), result), encoding="utf-8")
     return result

@@ -46,12 +46,21 @@ def _drop_column(folder, column):
                                                      for line in lines) + "\n")
 
 
-def _relabel_first_row(folder, label):
+def _set_first_row_cell(folder, column, value):
     lines = (folder / PREDICTIONS_FILE).read_text().splitlines()
     cells = lines[1].split(",")
-    cells[1] = label
+    cells[lines[0].split(",").index(column)] = value
     lines[1] = ",".join(cells)
     (folder / PREDICTIONS_FILE).write_text("\n".join(lines) + "\n")
+
+
+def _relabel_first_row(folder, label):
+    _set_first_row_cell(folder, "label", label)
+
+
+def _set_first_probability(folder, value):
+    first_class = json.loads((folder / "config.json").read_text())["classes"][0]
+    _set_first_row_cell(folder, f"p_{first_class}", value)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -59,6 +68,8 @@ def _relabel_first_row(folder, label):
     (lambda f: (f / PREDICTIONS_FILE).write_text("path,label\n"), "predictions.csv has no rows"),
     (lambda f: _drop_column(f, "label"), "predictions.csv lacks the columns label"),
     (lambda f: _relabel_first_row(f, "Cat"), "predictions.csv has labels ['Cat']; the model's classes are"),
+    (lambda f: _set_first_probability(f, "high"), "predictions.csv has a probability that is not a number"),
+    (lambda f: (f / "model.keras").unlink(), "model.keras is missing"),
 ])
 def test_rescore_refuses_broken_predictions_and_changes_nothing(model_copy, caplog, damage, message):
     metrics, card = (model_copy / METRICS_FILE).read_bytes(), (model_copy / CARD_FILE).read_bytes()

@@ -12,6 +12,7 @@ from conftest import REPO, SUBSET, needs
 
 from pipeline import artifacts, card, report
 from pipeline.config import ARTIFACT_FILES, MODEL_FILE
+from pipeline.rescore import rescored_metrics
 
 SHIPPED = REPO / "saved_models"
 FOLDERS = artifacts.list_model_dirs(SHIPPED)
@@ -33,6 +34,14 @@ def test_every_artifact_is_there_small_and_consistent(folder):
     assert metrics["accuracy"] == pytest.approx(np.mean([r["label"] == r["predicted"] for r in rows]))
     assert (folder / "README.md").read_text(encoding="utf-8") == card.render_model_card(config, metrics)
     assert report.pct(metrics["macro_f1"]) in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_the_stored_metrics_follow_the_current_definitions(folder):
+    stored, fresh = artifacts.read_metrics(folder), rescored_metrics(folder)
+    for key in ("accuracy", "macro_f1", "confusion_matrix", "per_source", "per_subgroup", "worst_subgroup_recall",
+                "ci95"):
+        assert fresh[key] == stored[key], f"{key} is stale: run python -m pipeline rescore --model {folder}"
 
 
 def test_the_readme_table_is_the_generated_one():
