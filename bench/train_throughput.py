@@ -3,7 +3,8 @@
 For each backbone: the pipeline's model (fine-tune phase: the top of the backbone and the head
 train; from scratch for backbones without pretrained weights) fed by the pipeline's own tf.data
 input with augmentation, ``--steps`` timed steps after a warm-up (tracing, decode cache), in
-float32 and, on a GPU, in mixed float16. The input alone is timed the same way: where it
+float32 and in the policy ``train --mixed-precision`` picks: mixed float16 on a GPU, mixed
+bfloat16 on a CPU with AVX512-BF16 or AMX (none on other CPUs). The input alone is timed the same way: where it
 delivers fewer images per second than training consumes, the accelerator waits for data.
 Prints images per second for each, then, last, the worst ratio of input to training speed
 (>= 1.0: the input keeps the accelerator busy).
@@ -29,7 +30,7 @@ from pipeline.augment import build_augmentation  # noqa: E402
 from pipeline.backbones import BACKBONES, get_backbone  # noqa: E402
 from pipeline.inputs import make_dataset  # noqa: E402
 from pipeline.model import build_model, set_trainable  # noqa: E402
-from pipeline.train import hardware  # noqa: E402
+from pipeline.train import compute_policy, hardware  # noqa: E402
 
 BATCH = 32
 
@@ -72,11 +73,11 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    precisions = ["float32", "mixed_float16"] if on_gpu else ["float32"]
+    mixed = compute_policy(True)
+    precisions = ["float32"] if mixed == "float32" else ["float32", mixed]
     print(f"device: {hardware()['description']}; batch {BATCH}, {args.steps} timed steps")
-    if not on_gpu:
-        print("no GPU: mixed precision is not measured (float16 compute needs a GPU)")
+    if mixed == "float32":
+        print("mixed precision is not measured: no GPU and no bfloat16 instructions on this CPU")
     ratios = {}
     for name in args.backbones:
         size = get_backbone(name).input_size
@@ -84,7 +85,7 @@ def main() -> None:
         supply = input_images_per_second(batches, args.steps)
         speeds = {p: training_images_per_second(name, batches, args.steps, p) for p in precisions}
         figures = ", ".join(f"{p} {v:.0f} images/s" for p, v in speeds.items())
-        speedup = f"; mixed precision {speeds['mixed_float16'] / speeds['float32']:.2f}x" if on_gpu else ""
+        speedup = f"; {mixed} {speeds[mixed] / speeds['float32']:.2f}x float32" if mixed != "float32" else ""
         print(f"{name}: training {figures}{speedup}; input alone {supply:.0f} images/s")
         ratios[name] = supply / max(speeds.values())
     worst = min(ratios, key=ratios.get)

@@ -74,7 +74,9 @@ def parser() -> argparse.ArgumentParser:
                             "JPEG re-compression and gamma, which hide each source's processing traces")
     train.add_argument("--label-smoothing", type=_fraction, default=config.DEFAULT_LABEL_SMOOTHING, metavar="S",
                        help="0 (off) to below 1, e.g. 0.1")
-    train.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="float16 compute on GPUs, bfloat16 on CPUs with AVX512-BF16 or AMX "
+                            "(the saved model computes in float32)")
     train.add_argument("--out", default=config.DEFAULT_OUT)
     train.add_argument("--checkpoint-dir", default=config.DEFAULT_CHECKPOINT_DIR,
                        help="where interrupted runs are resumed from")

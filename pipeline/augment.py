@@ -22,9 +22,13 @@ from .errors import ConfigError
 
 
 class SeededLayer(keras.layers.Layer):
-    """A preprocessing layer with its own random generator: reproducible given ``seed``."""
+    """A preprocessing layer with its own random generator: reproducible given ``seed``.
+
+    It runs in the input pipeline, in float32 whatever dtype policy the model trains under.
+    """
 
     def __init__(self, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.seed = seed
         self.generator = (tf.random.Generator.from_seed(seed) if seed is not None

@@ -65,6 +65,11 @@ def _recipe(config: dict) -> str:
             f"{config.get('label_smoothing', 0)}.")
 
 
+def _precision(config: dict) -> str:
+    policy = config.get("compute_dtype_policy", "float32")
+    return "" if policy == "float32" else f", computing in `{policy}` (the saved model computes in float32)"
+
+
 def render_model_card(config: dict, metrics: dict) -> str:
     classes = config["classes"]
     data = config.get("data", {})
@@ -95,7 +100,7 @@ def render_model_card(config: dict, metrics: dict) -> str:
         _epochs(config),
         _recipe(config),
         f"- Hardware: {config.get('hardware', {}).get('description', 'unknown')}; "
-        f"training time {config.get('training_seconds', 0) / 60:.1f} min.",
+        f"training time {config.get('training_seconds', 0) / 60:.1f} min{_precision(config)}.",
         "## Test metrics",
         f"- Accuracy {_pct(metrics['accuracy'])}{_ci(ci.get('accuracy'))}, "
         f"macro-F1 {_pct(metrics['macro_f1'])}{_ci(ci.get('macro_f1'))}, "

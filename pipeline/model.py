@@ -114,6 +114,24 @@ def export_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
+def as_float32(model: keras.Model) -> keras.Model:
+    """``model`` computing in float32, with the same weights.
+
+    A model trained in mixed precision keeps float32 weights but float16 or bfloat16 layers,
+    which run slowly or not at all on the CPUs that serve the dashboard and give coarser maps.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float32"
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    mixed = sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})
+    log.info("%s: computed in %s while training; saved computing in float32", model.name, ", ".join(mixed))
+    return clone
+
+
 def load_trained_model(folder: str | Path) -> tuple[keras.Model, list[str]]:
     """Load ``folder/model.keras`` safely and check it against the class names beside it."""
     folder = Path(folder)

@@ -51,11 +51,12 @@ from .distribute import (
 )
 from .errors import DataError
 from .inputs import make_dataset
-from .model import build_model, export_model, set_trainable
+from .model import as_float32, build_model, export_model, set_trainable
 
 log = logging.getLogger(__name__)
 
 PHASES = ("head", "fine_tune")
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclass
@@ -174,8 +175,44 @@ def _write_history(work: Path, target: Path) -> None:
         writer.writerows(rows)
 
 
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere oneDNN emulates it,
+    slower than float32."""
+    try:
+        flags = Path(cpuinfo).read_text().split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def compute_policy(mixed_precision: bool) -> str:
+    """The Keras dtype policy for training: float16 on GPUs, bfloat16 on CPUs that have it, else float32."""
+    if not mixed_precision:
+        return "float32"
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    if cpu_has_bfloat16():
+        log.info("--mixed-precision: computing in bfloat16 on this CPU")
+        return "mixed_bfloat16"
+    log.warning("--mixed-precision needs a GPU or a CPU with %s; training in float32", " or ".join(BFLOAT16_CPU_FLAGS))
+    return "float32"
+
+
 def train(opts: TrainOptions) -> Path:
-    """Train ``opts.backbone`` and write ``opts.out/<backbone>/``; return that folder."""
+    """Train ``opts.backbone`` and write ``opts.out/<backbone>/``; return that folder.
+
+    The dtype policy is global in Keras, so it is set for this run and restored after it.
+    """
+    previous = keras.mixed_precision.global_policy()
+    policy = compute_policy(opts.mixed_precision)
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        return _train(opts, policy)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
+def _train(opts: TrainOptions, policy: str) -> Path:
     spec = get_backbone(opts.backbone)
     if opts.weights is not None and not spec.pretrained:
         log.info("%s has no pretrained weights: training from scratch", spec.name)
@@ -183,11 +220,6 @@ def train(opts: TrainOptions) -> Path:
     strategy = distribution_strategy()  # first: MultiWorkerMirroredStrategy must precede other ops
     keras.utils.set_random_seed(opts.seed)
     size = opts.image_size or spec.input_size
-    if opts.mixed_precision:
-        if tf.config.list_physical_devices("GPU"):
-            keras.mixed_precision.set_dtype_policy("mixed_float16")
-        else:
-            log.warning("--mixed-precision needs a GPU; training in float32")
     dataset = data.scan_dataset(opts.data_dir)
     if opts.limit_per_class:
         dataset = data.limit_per_class(dataset, opts.limit_per_class, opts.seed)
@@ -214,6 +246,7 @@ def train(opts: TrainOptions) -> Path:
         set_trainable(model, spec, "fine_tune", from_scratch)
         tune_epochs = _fit_phase(model, "fine_tune", head_epochs, opts.fine_tune_epochs,
                                  opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, clock)
+        model = as_float32(model)  # evaluated and saved as the dashboard will run it
     seconds = clock.total()
     # Every worker takes part in prediction (it is a collective under several workers).
     results, rows = evaluate.evaluate_samples(model, dataset.classes, test_s, dataset.root, opts.batch_size)
@@ -233,7 +266,7 @@ def train(opts: TrainOptions) -> Path:
         "epochs_run": {"head": head_epochs, "fine_tune": tune_epochs},
         "learning_rates": {"head": opts.learning_rate, "fine_tune": opts.fine_tune_learning_rate},
         "flip": opts.flip, "augmentation": opts.augmentation, "label_smoothing": opts.label_smoothing,
-        "mixed_precision": opts.mixed_precision,
+        "mixed_precision": opts.mixed_precision, "compute_dtype_policy": policy,
         "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
         "hardware": hardware(), "versions": versions(),
         "parameters": int(model.count_params()),

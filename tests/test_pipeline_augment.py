@@ -84,3 +84,18 @@ def test_processing_noise_parts_keep_a_smooth_image_close():
 def test_unknown_augmentation_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="unknown augmentation 'heavy'; valid: affine, robust"):
         build_augmentation(kind="heavy")
+
+
+@pytest.mark.parametrize("kind", ["affine", "robust"])
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_augmentation_stays_float32_under_mixed_precision(kind, policy):
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        layer = build_augmentation(seed=0, kind=kind)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    images = np.full((2, 32, 32, 1), 100.0, dtype=np.float32)
+    assert layer(images, training=True).dtype == "float32"
