@@ -193,7 +193,7 @@ def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_im
     the first ``faithfulness_images`` of them; store both in its metrics and card."""
     from . import artifacts, card, faithfulness
     from .attention import AttentionModel
-    from .config import CARD_FILE, METRICS_FILE
+    from .config import METRICS_FILE
     from .inputs import model_input_from_file
     from .model import load_trained_model
 
@@ -208,5 +208,5 @@ def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_im
         images = [model_input_from_file(r.path, attention.input_size) for r in references[:faithfulness_images]]
         result["faithfulness"] = {**faithfulness.evaluate(attention, images), "data_dir": Path(data_dir).name}
     metrics = artifacts.update_json(Path(model_dir), METRICS_FILE, "faithfulness", result.get("faithfulness"))
-    (Path(model_dir) / CARD_FILE).write_text(card.render_model_card(config, metrics), encoding="utf-8")
+    card.write_card(model_dir, config, metrics)
     return result

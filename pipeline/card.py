@@ -1,10 +1,13 @@
-"""The model card (README.md of a model folder), rendered from its config and metrics only."""
+"""The model card (README.md of a model folder), rendered from its config, metrics and history."""
 
 from __future__ import annotations
 
-from .config import DISCLAIMER
+from pathlib import Path
+
+from .config import CARD_FILE, DISCLAIMER
 from .report import pct as _pct
 from .report import table as _table
+from .targets import check_targets, how_training_ended, read_history, start_kind
 
 
 def _ci(interval: list[float] | None) -> str:
@@ -70,7 +73,22 @@ def _precision(config: dict) -> str:
     return "" if policy == "float32" else f", computing in `{policy}` (the saved model computes in float32)"
 
 
-def render_model_card(config: dict, metrics: dict) -> str:
+def _targets_section(config: dict, metrics: dict, history: list[dict]) -> list[str]:
+    rows = [[f"{r.name} >= {_pct(r.minimum)}", _pct(r.reached) + _ci(r.interval), "yes" if r.met else "**no**"]
+            for r in check_targets(config, metrics)]
+    start = "trained from scratch" if start_kind(config) == "from scratch" else "starting from pretrained weights"
+    ended = how_training_ended(config, history)
+    return ["## Targets", f"The project's targets on the test split for a model {start}:",
+            _table(["target", "reached", "met"], rows), *([f"- How training ended: {ended}"] if ended else [])]
+
+
+def write_card(folder: str | Path, config: dict, metrics: dict) -> None:
+    """Render the card of a model folder from ``config``, ``metrics`` and its history.csv."""
+    text = render_model_card(config, metrics, read_history(folder))
+    (Path(folder) / CARD_FILE).write_text(text, encoding="utf-8")
+
+
+def render_model_card(config: dict, metrics: dict, history: list[dict] | None = None) -> str:
     classes = config["classes"]
     data = config.get("data", {})
     counts = data.get("counts", {})
@@ -121,6 +139,7 @@ def render_model_card(config: dict, metrics: dict) -> str:
                     for g, m in metrics[key].items()]
             header = [column, "images", "accuracy", "macro-F1 (classes present)", "recall per class"]
             sections += [f"### {title}", _table(header, rows)]
+    sections += _targets_section(config, metrics, history or [])
     if metrics.get("lung_attention"):
         sections += _lung_attention_section(metrics["lung_attention"])
     if metrics.get("faithfulness"):

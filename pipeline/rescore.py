@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts, card, metrics
-from .config import CARD_FILE, METRICS_FILE, PREDICTIONS_FILE
+from .config import METRICS_FILE, PREDICTIONS_FILE
 from .errors import ArtifactError
 
 FIXED_COLUMNS = ("path", "label", "predicted", "source")
@@ -62,5 +62,5 @@ def rescore_model_dir(model_dir: str | Path) -> dict:
     folder = Path(model_dir)
     result = rescored_metrics(folder)
     artifacts.replace_json(folder, METRICS_FILE, result)
-    (folder / CARD_FILE).write_text(card.render_model_card(artifacts.read_config(folder), result), encoding="utf-8")
+    card.write_card(folder, artifacts.read_config(folder), result)
     return result

@@ -25,7 +25,6 @@ from .augment import build_augmentation
 from .backbones import get_backbone
 from .config import (
     CANONICAL_CLASSES,
-    CARD_FILE,
     CONFIG_FILE,
     DEFAULT_AUGMENTATION,
     DEFAULT_BATCH_SIZE,
@@ -42,6 +41,7 @@ from .config import (
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    RANDOM_WEIGHTS,
 )
 from .distribute import (
     distribution_strategy,
@@ -256,7 +256,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     config = {
         "backbone": spec.name, "classes": dataset.classes, "input_size": size,
         "preprocessing": spec.preprocessing, "gradcam_layer": spec.gradcam_layer,
-        "weights": opts.weights or "none (random initialisation)",
+        "weights": opts.weights or RANDOM_WEIGHTS,
         "data": {"name": dataset.root.name, "path": str(dataset.root), "origin": opts.data_origin,
                  "counts": {name: dataset.counts(idx) for name, idx in splits.items()},
                  "missing_classes": [c for c in CANONICAL_CLASSES if c not in dataset.classes],
@@ -281,7 +281,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         artifacts.write_json(folder / METRICS_FILE, results)
         evaluate.write_predictions(folder, rows)
         _write_history(work, folder / HISTORY_FILE)
-        (folder / CARD_FILE).write_text(card.render_model_card(config, results), encoding="utf-8")
+        card.write_card(folder, config, results)
     shutil.rmtree(work.parent, ignore_errors=True)
     return Path(opts.out) / spec.name
 

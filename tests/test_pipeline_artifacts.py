@@ -12,6 +12,7 @@ from conftest import REPO
 from pipeline import artifacts, card
 from pipeline.config import CONFIG_FILE, METRICS_FILE
 from pipeline.errors import ArtifactError
+from pipeline.targets import read_history
 
 
 def test_atomic_write_replaces_a_folder_only_when_complete(tmp_path):
@@ -80,7 +81,7 @@ def test_reading_artifacts_does_not_import_tensorflow(models_dir):
 def test_model_card_states_data_weights_metrics_and_command(models_dir):
     folder = models_dir / "MobileNet"
     config, metrics = artifacts.read_config(folder), artifacts.read_metrics(folder)
-    text = card.render_model_card(config, metrics)
+    text = card.render_model_card(config, metrics, read_history(folder))
     assert "Not a medical device" in text and "Missing from this data: Lung_Opacity" in text
     assert "none (random initialisation)" in text and "95% CI" in text and "every layer training in both" in text
     assert f"{100 * metrics['accuracy']:.1f}%" in text

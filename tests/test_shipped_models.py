@@ -13,6 +13,7 @@ from conftest import REPO, SUBSET, needs
 from pipeline import artifacts, card, report
 from pipeline.config import ARTIFACT_FILES, MODEL_FILE
 from pipeline.rescore import rescored_metrics
+from pipeline.targets import read_history
 
 SHIPPED = REPO / "saved_models"
 FOLDERS = artifacts.list_model_dirs(SHIPPED)
@@ -32,7 +33,8 @@ def test_every_artifact_is_there_small_and_consistent(folder):
         rows = list(csv.DictReader(handle))
     assert len(rows) == metrics["n_images"] == sum(config["data"]["counts"]["test"].values())
     assert metrics["accuracy"] == pytest.approx(np.mean([r["label"] == r["predicted"] for r in rows]))
-    assert (folder / "README.md").read_text(encoding="utf-8") == card.render_model_card(config, metrics)
+    expected_card = card.render_model_card(config, metrics, read_history(folder))
+    assert (folder / "README.md").read_text(encoding="utf-8") == expected_card
     assert report.pct(metrics["macro_f1"]) in (folder / "README.md").read_text()
 
 

@@ -1,0 +1,67 @@
+"""Targets on the test split and how training ended, as the model card states them."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import card
+from pipeline.config import RANDOM_WEIGHTS
+from pipeline.targets import check_targets, how_training_ended, read_history, start_kind
+
+CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
+
+
+def metrics(macro_f1: float, covid_recall: float, classes: list[str] = CLASSES) -> dict:
+    per_class = {c: {"recall": covid_recall if c == "COVID" else 0.97} for c in classes}
+    return {"macro_f1": macro_f1, "per_class": per_class,
+            "ci95": {"macro_f1": [macro_f1 - 0.02, macro_f1 + 0.02], "recall": [[0.80, 0.99]] * len(classes)}}
+
+
+def history(*val_losses: float) -> list[dict]:
+    return [{"epoch": str(i), "phase": "head", "val_loss": str(v)} for i, v in enumerate(val_losses)]
+
+
+def test_a_pretrained_model_is_judged_on_macro_f1_and_covid_recall():
+    results = check_targets({"weights": "imagenet"}, metrics(0.952, 0.914))
+    assert [(r.name, r.minimum, r.reached, r.met) for r in results] == [
+        ("macro-F1", 0.95, 0.952, True), ("COVID recall", 0.95, 0.914, False)]
+    assert results[0].interval == pytest.approx([0.932, 0.972]) and results[1].interval == [0.80, 0.99]
+
+
+def test_a_model_from_scratch_is_judged_on_macro_f1_alone():
+    config = {"weights": RANDOM_WEIGHTS}
+    assert start_kind(config) == "from scratch"
+    results = check_targets(config, metrics(0.84, 0.5))
+    assert [(r.name, r.met) for r in results] == [("macro-F1", False)]
+
+
+def test_a_target_on_a_class_the_model_lacks_is_skipped():
+    results = check_targets({"weights": "imagenet"}, metrics(0.96, 0.0, ["Normal", "Viral Pneumonia"]))
+    assert [r.name for r in results] == ["macro-F1"]
+
+
+@pytest.mark.parametrize(("losses", "run", "expected"), [
+    ((0.9, 0.7, 0.5), {"head": 3}, "still falling at the last of 3 epochs when the epoch budget ended"),
+    ((0.9, 0.5, 0.6), {"head": 3}, "lowest at epoch 2 of 3 (1 later epoch did not improve on it), and the epoch "
+                                   "budget ended"),
+    ((0.9, 0.5, 0.6, 0.7), {"head": 2, "fine_tune": 2}, "epoch 2 of 4 (2 later epochs did not improve on it), "
+                                                        "and early stopping ended"),
+])
+def test_how_training_ended_reads_the_validation_loss(losses, run, expected):
+    config = {"epochs_run": run, "epochs_requested": {"head": 3, "fine_tune": 2}}
+    assert expected in how_training_ended(config, history(*losses))
+
+
+def test_without_history_nothing_is_said(tmp_path):
+    assert read_history(tmp_path) == []
+    assert how_training_ended({}, []) is None
+
+
+def test_the_card_shows_each_target_and_how_training_ended(models_dir):
+    folder = models_dir / "SmallCNN"
+    text = (folder / "README.md").read_text()
+    assert "## Targets" in text and "trained from scratch" in text and "macro-F1 >= 85.0%" in text
+    assert "- How training ended: Validation loss" in text
+    config = {"weights": RANDOM_WEIGHTS, "classes": CLASSES, "backbone": "X", "input_size": 8}
+    missed = card._targets_section(config, metrics(0.80, 0.9), read_history(folder))
+    assert "| macro-F1 >= 85.0% | 80.0% (95% CI 78.0%-82.0%) | **no** |" in "\n".join(missed)
