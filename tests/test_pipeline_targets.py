@@ -55,6 +55,7 @@ def test_how_training_ended_reads_the_validation_loss(losses, run, expected):
 def test_without_history_nothing_is_said(tmp_path):
     assert read_history(tmp_path) == []
     assert how_training_ended({}, []) is None
+    assert how_training_ended({}, [{"epoch": "0", "val_loss": "not a number"}]) is None
 
 
 def test_the_card_shows_each_target_and_how_training_ended(models_dir):
