@@ -9,7 +9,7 @@ delivers fewer images per second than training consumes, the accelerator waits f
 Prints images per second for each, then, last, the worst ratio of input to training speed
 (>= 1.0: the input keeps the accelerator busy).
 
-    python bench/train_throughput.py [--backbones MobileNet DenseNet121] [--steps 30]
+    python bench/train_throughput.py [--backbones MobileNet DenseNet121] [--steps 30] [--from-scratch]
 """
 
 from __future__ import annotations
@@ -51,12 +51,12 @@ def input_images_per_second(batches, steps: int) -> float:
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def training_images_per_second(name: str, batches, steps: int, precision: str) -> float:
+def training_images_per_second(name: str, batches, steps: int, precision: str, from_scratch: bool) -> float:
     keras.mixed_precision.set_dtype_policy(precision)
     try:
         spec = get_backbone(name)
         model = build_model(spec, 3, weights=None)
-        set_trainable(model, spec, "fine_tune", from_scratch=not spec.pretrained)
+        set_trainable(model, spec, "fine_tune", from_scratch=from_scratch or not spec.pretrained)
         model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
                       jit_compile=bool(tf.config.list_physical_devices("GPU")))
         model.fit(batches, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)  # tracing and warm-up
@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared/data/covid19-radiography-subset"))
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="train every layer, as `train --weights none` does (default: the fine-tune phase)")
     args = parser.parse_args()
     mixed = compute_policy(True)
     precisions = ["float32"] if mixed == "float32" else ["float32", mixed]
@@ -83,7 +85,7 @@ def main() -> None:
         size = get_backbone(name).input_size
         batches = training_input(args.data_dir, size)
         supply = input_images_per_second(batches, args.steps)
-        speeds = {p: training_images_per_second(name, batches, args.steps, p) for p in precisions}
+        speeds = {p: training_images_per_second(name, batches, args.steps, p, args.from_scratch) for p in precisions}
         figures = ", ".join(f"{p} {v:.0f} images/s" for p, v in speeds.items())
         speedup = f"; {mixed} {speeds[mixed] / speeds['float32']:.2f}x float32" if mixed != "float32" else ""
         print(f"{name}: training {figures}{speedup}; input alone {supply:.0f} images/s")
