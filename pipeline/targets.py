@@ -41,13 +41,20 @@ def check_targets(config: dict, metrics: dict) -> list[TargetResult]:
     return results
 
 
-def read_history(folder: str | Path) -> list[dict]:
-    """Rows of a model folder's history.csv (one per epoch), or [] where it is missing."""
-    path = Path(folder) / HISTORY_FILE
-    if not path.is_file():
+def read_epochs(path: str | Path) -> list[dict]:
+    """Rows of a Keras CSVLogger file, one per epoch (a row logged twice across a restart is kept
+    once); [] where the file is missing or unreadable."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            rows = {row.get("epoch"): row for row in csv.DictReader(handle)}
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    return list(rows.values())
+
+
+def read_history(folder: str | Path) -> list[dict]:
+    """Rows of a model folder's history.csv, one per epoch ([] where it is missing or unreadable)."""
+    return read_epochs(Path(folder) / HISTORY_FILE)
 
 
 def how_training_ended(config: dict, history: list[dict]) -> str | None:

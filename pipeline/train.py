@@ -52,6 +52,7 @@ from .distribute import (
 from .errors import DataError
 from .inputs import make_dataset
 from .model import as_float32, build_model, export_model, set_trainable
+from .targets import read_epochs
 
 log = logging.getLogger(__name__)
 
@@ -149,23 +150,14 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
     history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
                         epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
                         verbose=1 if sys.stdout.isatty() else 2)
-    run = len(_read_history(work / f"history-{phase}.csv")) or len(history.epoch)
+    run = len(read_epochs(work / f"history-{phase}.csv")) or len(history.epoch)
     model.save_weights(work / f"{phase}.weights.h5")
     marker.write_text(json.dumps({"epochs": run}))
     return run
 
 
-def _read_history(path: Path) -> list[dict]:
-    """History rows, one per epoch (a row logged twice across a restart is kept once)."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        rows = {row["epoch"]: row for row in csv.DictReader(handle)}
-    return list(rows.values())
-
-
 def _write_history(work: Path, target: Path) -> None:
-    rows = [dict(r, phase=p) for p in PHASES for r in _read_history(work / f"history-{p}.csv")]
+    rows = [dict(r, phase=p) for p in PHASES for r in read_epochs(work / f"history-{p}.csv")]
     if not rows:
         return
     fields = ["epoch", "phase"] + sorted({k for r in rows for k in r} - {"epoch", "phase"})

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import card
 from pipeline.config import RANDOM_WEIGHTS
-from pipeline.targets import check_targets, how_training_ended, read_history, start_kind
+from pipeline.targets import check_targets, how_training_ended, read_epochs, read_history, start_kind
 
 CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
 
@@ -54,6 +54,8 @@ def test_how_training_ended_reads_the_validation_loss(losses, run, expected):
 
 def test_without_history_nothing_is_said(tmp_path):
     assert read_history(tmp_path) == []
+    (tmp_path / "history.csv").write_bytes(b"\xff\xfe\x00garbage")
+    assert read_history(tmp_path) == []
     assert how_training_ended({}, []) is None
     assert how_training_ended({}, [{"epoch": "0", "val_loss": "not a number"}]) is None
 
@@ -66,3 +68,9 @@ def test_the_card_shows_each_target_and_how_training_ended(models_dir):
     config = {"weights": RANDOM_WEIGHTS, "classes": CLASSES, "backbone": "X", "input_size": 8}
     missed = card._targets_section(config, metrics(0.80, 0.9), read_history(folder))
     assert "| macro-F1 >= 85.0% | 80.0% (95% CI 78.0%-82.0%) | **no** |" in "\n".join(missed)
+
+
+def test_an_epoch_logged_twice_across_a_restart_is_kept_once(tmp_path):
+    log = tmp_path / "history-head.csv"
+    log.write_text("epoch,val_loss\n0,0.9\n1,0.8\n1,0.7\n2,0.6\n")
+    assert [(r["epoch"], r["val_loss"]) for r in read_epochs(log)] == [("0", "0.9"), ("1", "0.7"), ("2", "0.6")]
