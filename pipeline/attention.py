@@ -93,6 +93,14 @@ class CompiledPart(keras.layers.Layer):
         return self.part.compute_output_spec(x)
 
 
+class CamModel(keras.Model):
+    """The proxy model tf-keras-vis runs. Its one input is a list, as tf-keras-vis passes inputs,
+    and ``predict`` (which Score-CAM calls per request) prints no progress bar into the server log."""
+
+    def predict(self, x, **kwargs):
+        return super().predict(x, **{"verbose": 0, **kwargs})
+
+
 def compiled_cam_model(model: keras.Model, layer: str) -> keras.Model:
     """input -> [network up to ``layer``] -> ``layer`` (identity) -> [the rest, linear output].
 
@@ -112,7 +120,7 @@ def compiled_cam_model(model: keras.Model, layer: str) -> keras.Model:
     image = keras.Input(model.input_shape[1:], name="image")
     x = CompiledPart(below, input_gradient=False, name="below")(image)
     x = keras.layers.Identity(name=layer)(x)
-    return keras.Model(image, CompiledPart(above, name="above")(x), name=f"{model.name}_cam")
+    return CamModel([image], CompiledPart(above, name="above")(x), name=f"{model.name}_cam")
 
 
 class AttentionModel:

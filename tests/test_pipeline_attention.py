@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ def image():
 def test_cam_model_gives_the_logits_and_leaves_the_model_alone(model, image):
     cam_model = compiled_cam_model(model, "block4_relu")
     probabilities = np.asarray(model(image[None]))
-    logits = np.asarray(cam_model(image[None]))
+    logits = np.asarray(cam_model([image[None]]))
     np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(), probabilities, atol=1e-5)
     assert model.layers[-1].activation.__name__ == "softmax"
     assert [layer.name for layer in cam_model.layers] == ["image", "below", "block4_relu", "above"]
@@ -48,6 +49,14 @@ def test_maps_equal_plain_tf_keras_vis(model, image, method, visualizer):
                          seek_penultimate_conv_layer=False, **CAM_METHODS[method].arguments)[0]
         ours = attention.maps(image, class_index)[method]
         np.testing.assert_allclose(ours, np.nan_to_num(expected), atol=1e-5)
+
+
+def test_maps_leave_the_log_clean(model, image, capfd):
+    attention = AttentionModel(model, "block4_relu", methods=tuple(CAM_METHODS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        attention.maps(image, 0)
+    assert capfd.readouterr().out == ""
 
 
 def test_probabilities_match_the_model(model, image):
