@@ -150,6 +150,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
     history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
                         epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
                         verbose=1 if sys.stdout.isatty() else 2)
+    model._initial_epoch = None  # set by a restoring BackupAndRestore; Keras would start the next phase there
     run = len(read_epochs(work / f"history-{phase}.csv")) or len(history.epoch)
     model.save_weights(work / f"{phase}.weights.h5")
     marker.write_text(json.dumps({"epochs": run}))

@@ -26,7 +26,7 @@ import repo_scan  # noqa: E402
 from drivers import CHROMIUM  # noqa: E402
 from served_users import MODELS, RSS_RATIO_LIMIT, ServedRun, serve_users  # noqa: E402
 from synthetic import make_image_folder, train_tiny_models  # noqa: E402
-from training_runs import RESUME_EPOCHS, ResumeRun, kill_and_resume  # noqa: E402
+from training_runs import RESUME_EPOCHS, RESUME_FINE_TUNE_EPOCHS, ResumeRun, kill_and_resume  # noqa: E402
 from upload_corpus import ACCEPTED, Outcome, Upload, outcome_table, run_corpus  # noqa: E402
 
 log = logging.getLogger("reliability")
@@ -90,7 +90,8 @@ def artifacts_section(checked: broken_artifacts.ArtifactsCheck, work: Path) -> l
 
 def resume_section(run: ResumeRun) -> list[str]:
     return ["## 3. Interrupted training", "",
-            f"SmallCNN, {RESUME_EPOCHS} epochs, killed with SIGKILL once its first epoch was checkpointed, then the "
+            f"SmallCNN, {RESUME_EPOCHS} epochs then {RESUME_FINE_TUNE_EPOCHS} fine-tune epoch, killed with SIGKILL "
+            "once its first epoch was checkpointed, then the "
             "same command run again, while a thread listed the output folder every 10 ms.", "",
             f"- Epochs done before the kill: {run.killed_after} of {RESUME_EPOCHS}",
             f"- Epochs the second run trained: {run.epochs_after} (exit code {run.second.returncode})",

@@ -102,6 +102,7 @@ def test_killed_run_resumes_from_its_last_epoch_and_never_shows_half_a_model(tmp
     assert run.second.returncode == 0, run.second.stderr
     assert f"Epoch {run.killed_after + 1}/4" in run.second.stdout + run.second.stderr
     assert "Epoch 1/4" not in run.second.stdout
-    assert run.history_epochs == [0, 1, 2, 3]
-    assert run.epochs_run == {"head": 4, "fine_tune": 0}
+    assert run.epochs_after == 4 - run.killed_after + 1, "the fine-tune phase must start after the head phase"
+    assert run.history_epochs == [0, 1, 2, 3, 4]
+    assert run.epochs_run == {"head": 4, "fine_tune": 1}
     assert not run.half_written, run.half_written
