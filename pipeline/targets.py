@@ -73,5 +73,17 @@ def how_training_ended(config: dict, history: list[dict]) -> str | None:
         return (f"Validation loss was still falling at the last of {len(losses)} epochs when {ended_by} ended "
                 "training: more epochs may help.")
     later = len(losses) - best
-    return (f"Validation loss was lowest at epoch {best} of {len(losses)} ({later} later epoch{'s' * (later > 1)} "
-            f"did not improve on it), and {ended_by} ended training.")
+    sentence = (f"Validation loss was lowest at epoch {best} of {len(losses)} ({later} later "
+                f"epoch{'s' * (later > 1)} did not improve on it), and {ended_by} ended training.")
+    kept = _kept_epoch(history, losses)
+    if kept != best:
+        sentence += (f" The saved weights are those of epoch {kept}, the best of the last phase: each phase "
+                     "restores the best of its own epochs.")
+    return sentence
+
+
+def _kept_epoch(history: list[dict], losses: list[float]) -> int:
+    """The 1-based epoch whose weights were saved: the lowest validation loss within the last phase."""
+    last = history[-1].get("phase")
+    start = next(i for i, row in enumerate(history) if row.get("phase") == last)
+    return start + losses[start:].index(min(losses[start:])) + 1

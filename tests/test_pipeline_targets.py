@@ -52,6 +52,13 @@ def test_how_training_ended_reads_the_validation_loss(losses, run, expected):
     assert expected in how_training_ended(config, history(*losses))
 
 
+def test_weights_kept_from_an_earlier_phase_best_are_named():
+    rows = history(0.9, 0.5, 0.8) + [{"epoch": "3", "phase": "fine_tune", "val_loss": "1.1"}]
+    sentence = how_training_ended({"epochs_run": {"head": 3, "fine_tune": 1}}, rows)
+    assert "lowest at epoch 2 of 4" in sentence and "saved weights are those of epoch 4" in sentence
+    assert "saved weights" not in how_training_ended({}, history(0.9, 0.5, 0.8))
+
+
 def test_without_history_nothing_is_said(tmp_path):
     assert read_history(tmp_path) == []
     (tmp_path / "history.csv").write_bytes(b"\xff\xfe\x00garbage")
