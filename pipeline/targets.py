@@ -59,8 +59,9 @@ def read_history(folder: str | Path) -> list[dict]:
 
 def how_training_ended(config: dict, history: list[dict]) -> str | None:
     """One sentence: whether validation loss was still falling when training ended, and what ended it."""
+    history = [row for row in history if row.get("val_loss")]
     try:
-        losses = [float(row["val_loss"]) for row in history if row.get("val_loss")]
+        losses = [float(row["val_loss"]) for row in history]
     except ValueError:  # a hand-edited or damaged history.csv: say nothing rather than guess
         return None
     if not losses:

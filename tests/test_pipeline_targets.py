@@ -57,6 +57,8 @@ def test_weights_kept_from_an_earlier_phase_best_are_named():
     sentence = how_training_ended({"epochs_run": {"head": 3, "fine_tune": 1}}, rows)
     assert "lowest at epoch 2 of 4" in sentence and "saved weights are those of epoch 4" in sentence
     assert "saved weights" not in how_training_ended({}, history(0.9, 0.5, 0.8))
+    damaged = rows + [{"epoch": "4", "phase": "extra", "val_loss": ""}]
+    assert how_training_ended({}, damaged) == how_training_ended({}, rows)
 
 
 def test_without_history_nothing_is_said(tmp_path):
