@@ -76,15 +76,17 @@ def how_training_ended(config: dict, history: list[dict]) -> str | None:
     later = len(losses) - best
     sentence = (f"Validation loss was lowest at epoch {best} of {len(losses)} ({later} later "
                 f"epoch{'s' * (later > 1)} did not improve on it), and {ended_by} ended training.")
-    kept = _kept_epoch(history, losses)
+    kept = _kept_epoch(config, history, losses)
     if kept != best:
-        sentence += (f" The saved weights are those of epoch {kept}, the best of the last phase: each phase "
-                     "restores the best of its own epochs.")
+        sentence += f" The saved weights are those of epoch {kept}."
     return sentence
 
 
-def _kept_epoch(history: list[dict], losses: list[float]) -> int:
-    """The 1-based epoch whose weights were saved: the lowest validation loss within the last phase."""
+def _kept_epoch(config: dict, history: list[dict], losses: list[float]) -> int:
+    """The 1-based epoch whose weights were saved. Training records it (the lowest validation loss of
+    the run); folders written before it did kept the lowest validation loss of their last phase."""
+    if config.get("kept_epoch"):
+        return config["kept_epoch"]["epoch"]
     last = history[-1].get("phase")
     start = next(i for i, row in enumerate(history) if row.get("phase") == last)
     return start + losses[start:].index(min(losses[start:])) + 1

@@ -125,7 +125,28 @@ class TrainingClock(keras.callbacks.Callback):
         self.path.write_text(f"{self.total():.1f}")
 
 
-def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weights, opts, work, clock) -> int:
+class BestWeights(keras.callbacks.Callback):
+    """Saves the weights of the lowest validation loss seen in any phase of the run, on disk so that
+    an interrupted run still weighs its earlier epochs. EarlyStopping only knows one ``fit``."""
+
+    def __init__(self, work: Path):
+        super().__init__()
+        self.weights, self.record = work / "best.weights.h5", work / "best.json"
+
+    def best(self) -> dict | None:
+        """{"epoch": 1-based epoch over the whole run, "val_loss": its loss}, or None before any epoch."""
+        return json.loads(self.record.read_text()) if self.record.exists() else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        best = self.best()
+        if loss is None or not np.isfinite(loss) or (best and loss >= best["val_loss"]):
+            return
+        self.model.save_weights(self.weights)
+        self.record.write_text(json.dumps({"epoch": epoch + 1, "val_loss": float(loss)}))
+
+
+def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weights, opts, work, extra) -> int:
     """Run one phase; return the epochs it ran. BackupAndRestore makes it resumable."""
     marker = work / f"{phase}.done.json"
     if marker.exists():
@@ -145,7 +166,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
         keras.callbacks.EarlyStopping(patience=opts.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(factor=0.3, patience=max(1, opts.patience // 2), min_lr=1e-7),
         keras.callbacks.CSVLogger(str(work / f"history-{phase}.csv"), append=True),
-        clock,
+        *extra,
     ]
     history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
                         epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
@@ -230,15 +251,18 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     work = Path(opts.checkpoint_dir) / spec.name / worker
     work.mkdir(parents=True, exist_ok=True)
     from_scratch = opts.weights is None
-    clock = TrainingClock(work / "seconds.txt")
+    clock, best = TrainingClock(work / "seconds.txt"), BestWeights(work)
     with strategy.scope():
         model = build_model(spec, len(dataset.classes), opts.weights, size)
         set_trainable(model, spec, "head", from_scratch)
         head_epochs = _fit_phase(model, "head", 0, opts.epochs, opts.learning_rate,
-                                 train_ds, val_ds, weights, opts, work, clock)
+                                 train_ds, val_ds, weights, opts, work, [clock, best])
         set_trainable(model, spec, "fine_tune", from_scratch)
         tune_epochs = _fit_phase(model, "fine_tune", head_epochs, opts.fine_tune_epochs,
-                                 opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, clock)
+                                 opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, [clock, best])
+        kept = best.best()
+        if kept:  # the lowest validation loss of the whole run, which may be in the head phase
+            model.load_weights(best.weights)
         model = as_float32(model)  # evaluated and saved as the dashboard will run it
     seconds = clock.total()
     # Every worker takes part in prediction (it is a collective under several workers).
@@ -257,6 +281,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         "split": list(opts.split), "seed": opts.seed, "batch_size": opts.batch_size,
         "epochs_requested": {"head": opts.epochs, "fine_tune": opts.fine_tune_epochs},
         "epochs_run": {"head": head_epochs, "fine_tune": tune_epochs},
+        "kept_epoch": kept,
         "learning_rates": {"head": opts.learning_rate, "fine_tune": opts.fine_tune_learning_rate},
         "flip": opts.flip, "augmentation": opts.augmentation, "label_smoothing": opts.label_smoothing,
         "mixed_precision": opts.mixed_precision, "compute_dtype_policy": policy,

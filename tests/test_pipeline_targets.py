@@ -52,10 +52,12 @@ def test_how_training_ended_reads_the_validation_loss(losses, run, expected):
     assert expected in how_training_ended(config, history(*losses))
 
 
-def test_weights_kept_from_an_earlier_phase_best_are_named():
+def test_the_kept_epoch_is_named_where_it_is_not_the_lowest_loss():
     rows = history(0.9, 0.5, 0.8) + [{"epoch": "3", "phase": "fine_tune", "val_loss": "1.1"}]
-    sentence = how_training_ended({"epochs_run": {"head": 3, "fine_tune": 1}}, rows)
-    assert "lowest at epoch 2 of 4" in sentence and "saved weights are those of epoch 4" in sentence
+    legacy = how_training_ended({"epochs_run": {"head": 3, "fine_tune": 1}}, rows)  # no kept_epoch recorded
+    assert "lowest at epoch 2 of 4" in legacy and "saved weights are those of epoch 4" in legacy
+    recorded = {"epochs_run": {"head": 3, "fine_tune": 1}, "kept_epoch": {"epoch": 2, "val_loss": 0.5}}
+    assert "saved weights" not in how_training_ended(recorded, rows)
     assert "saved weights" not in how_training_ended({}, history(0.9, 0.5, 0.8))
     damaged = rows + [{"epoch": "4", "phase": "extra", "val_loss": ""}]
     assert how_training_ended({}, damaged) == how_training_ended({}, rows)

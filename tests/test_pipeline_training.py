@@ -45,6 +45,32 @@ def test_train_then_evaluate_through_the_cli(tmp_path, image_folder):
     assert result["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == dataset.labels))
 
 
+@pytest.mark.slow
+def test_the_saved_weights_are_the_lowest_validation_loss_of_either_phase(tmp_path, image_folder):
+    """A fine-tune phase at an absurd learning rate ends worse than the head phase: its weights must not ship."""
+    done = cli(*tiny_train_args(image_folder, tmp_path / "out", tmp_path / "ck", "--epochs", "2",
+                                "--fine-tune-epochs", "1", "--fine-tune-learning-rate", "50"))
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "out" / "SmallCNN"
+    config = json.loads((folder / "config.json").read_text())
+    losses = [float(row["val_loss"]) for row in csv.DictReader((folder / "history.csv").open())]
+    assert not losses[-1] <= min(losses[:2]), "the fine-tune phase was meant to end worse"
+    kept = config["kept_epoch"]
+    assert kept["epoch"] == 1 + int(np.nanargmin(losses)) and kept["val_loss"] == pytest.approx(np.nanmin(losses))
+
+    from pipeline.data import scan_dataset, split_indices
+    from pipeline.evaluate import predict_samples
+    from pipeline.model import load_trained_model
+
+    model, classes = load_trained_model(folder)
+    dataset = scan_dataset(image_folder, classes=classes)
+    groups = [s.group for s in dataset.samples]
+    val = split_indices(dataset.labels, groups, tuple(config["split"]), config["seed"])["val"]
+    probs = predict_samples(model, [dataset.samples[i] for i in val], 8)
+    saved_loss = -np.mean(np.log(probs[np.arange(len(val)), dataset.labels[val]]))
+    assert saved_loss == pytest.approx(kept["val_loss"], rel=1e-3)
+
+
 @needs(SUBSET)
 @needs(MOBILENET_WEIGHTS)
 @pytest.mark.slow
