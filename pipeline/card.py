@@ -7,7 +7,7 @@ from pathlib import Path
 from .config import CARD_FILE, DISCLAIMER
 from .report import pct as _pct
 from .report import table as _table
-from .targets import check_targets, how_training_ended, read_history, start_kind
+from .targets import check_targets, how_training_ended, read_history, start_kind, validation_accuracy
 
 
 def _ci(interval: list[float] | None) -> str:
@@ -78,8 +78,10 @@ def _targets_section(config: dict, metrics: dict, history: list[dict]) -> list[s
             for r in check_targets(config, metrics)]
     start = "trained from scratch" if start_kind(config) == "from scratch" else "starting from pretrained weights"
     ended = how_training_ended(config, history)
+    accuracy = ", ".join(_pct(value) for value in validation_accuracy(history))
     return ["## Targets", f"The project's targets on the test split for a model {start}:",
-            _table(["target", "reached", "met"], rows), *([f"- How training ended: {ended}"] if ended else [])]
+            _table(["target", "reached", "met"], rows), *([f"- How training ended: {ended}"] if ended else []),
+            *([f"- Validation accuracy by epoch: {accuracy}."] if accuracy else [])]
 
 
 def write_card(folder: str | Path, config: dict, metrics: dict) -> None:

@@ -57,6 +57,14 @@ def read_history(folder: str | Path) -> list[dict]:
     return read_epochs(Path(folder) / HISTORY_FILE)
 
 
+def validation_accuracy(history: list[dict]) -> list[float]:
+    """Validation accuracy of each epoch that logged one; [] where a value is not a number."""
+    try:
+        return [float(row["val_accuracy"]) for row in history if row.get("val_accuracy")]
+    except ValueError:
+        return []
+
+
 def how_training_ended(config: dict, history: list[dict]) -> str | None:
     """One sentence: whether validation loss was still falling when training ended, and what ended it."""
     history = [row for row in history if row.get("val_loss")]

@@ -6,7 +6,14 @@ import pytest
 
 from pipeline import card
 from pipeline.config import RANDOM_WEIGHTS
-from pipeline.targets import check_targets, how_training_ended, read_epochs, read_history, start_kind
+from pipeline.targets import (
+    check_targets,
+    how_training_ended,
+    read_epochs,
+    read_history,
+    start_kind,
+    validation_accuracy,
+)
 
 CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
 
@@ -69,6 +76,7 @@ def test_without_history_nothing_is_said(tmp_path):
     assert read_history(tmp_path) == []
     assert how_training_ended({}, []) is None
     assert how_training_ended({}, [{"epoch": "0", "val_loss": "not a number"}]) is None
+    assert validation_accuracy([{"epoch": "0", "val_accuracy": "n/a"}]) == []
 
 
 def test_the_card_shows_each_target_and_how_training_ended(models_dir):
@@ -76,6 +84,8 @@ def test_the_card_shows_each_target_and_how_training_ended(models_dir):
     text = (folder / "README.md").read_text()
     assert "## Targets" in text and "trained from scratch" in text and "macro-F1 >= 85.0%" in text
     assert "- How training ended: Validation loss" in text
+    accuracy = validation_accuracy(read_history(folder))
+    assert accuracy and f"- Validation accuracy by epoch: {card._pct(accuracy[0])}" in text
     config = {"weights": RANDOM_WEIGHTS, "classes": CLASSES, "backbone": "X", "input_size": 8}
     missed = card._targets_section(config, metrics(0.80, 0.9), read_history(folder))
     assert "| macro-F1 >= 85.0% | 80.0% (95% CI 78.0%-82.0%) | **no** |" in "\n".join(missed)
