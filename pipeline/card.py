@@ -52,6 +52,8 @@ def _shortcut_risks(classes: list[str], subgroups: dict[str, dict[str, int]]) ->
 
 def _epochs(config: dict) -> str:
     run, batch = config.get("epochs_run", {}), config.get("batch_size")
+    if str(config.get("weights", "")).startswith("none") and not run.get("fine_tune"):
+        return f"- Epochs run: {run.get('head')} in one phase, every layer training (from scratch); batch size {batch}."
     if str(config.get("weights", "")).startswith("none"):
         return (f"- Epochs run: {run.get('head')} then {run.get('fine_tune')} at the lower learning rate, every "
                 f"layer training in both (from scratch); batch size {batch}.")
@@ -61,9 +63,10 @@ def _epochs(config: dict) -> str:
 
 def _recipe(config: dict) -> str:
     options, rates = config.get("options", {}), config.get("learning_rates", {})
-    return (f"- Recipe: Adam, learning rate {rates.get('head')} (head) then {rates.get('fine_tune')} (fine-tune), "
-            f"reduced on plateau; early stopping (patience {options.get('patience')}) restores the best "
-            f"validation-loss weights; class weights; augmentation `{config.get('augmentation', 'affine')}`"
+    then = f" (head) then {rates.get('fine_tune')} (fine-tune)" if config.get("epochs_run", {}).get("fine_tune") else ""
+    return (f"- Recipe: Adam, learning rate {rates.get('head')}{then}, reduced on plateau; early stopping "
+            f"(patience {options.get('patience')}) restores the best validation-loss weights; class weights; "
+            f"augmentation `{config.get('augmentation', 'affine')}`"
             f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
             f"{config.get('label_smoothing', 0)}.")
 

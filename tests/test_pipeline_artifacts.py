@@ -128,3 +128,14 @@ def test_model_card_names_sources_recipe_and_a_subgroup_shortcut(models_dir):
     assert f"50.0% of {config['classes'][-1]}" in shortcut and f"0.0% of {config['classes'][0]}" in shortcut
     config["data"]["subgroups"]["flag=1"] = {c: 10 for c in config["classes"]}
     assert "Shortcut risk" not in card.render_model_card(config, metrics), "an equal share is no shortcut"
+
+
+def test_model_card_of_a_one_phase_run_names_one_learning_rate(models_dir):
+    config, metrics = artifacts.read_config(models_dir / "MobileNet"), artifacts.read_metrics(models_dir / "MobileNet")
+    config.update(weights="none (random initialisation)", epochs_run={"head": 9, "fine_tune": 0},
+                  learning_rates={"head": 1e-4, "fine_tune": 3e-5})
+    text = card.render_model_card(config, metrics)
+    assert "Epochs run: 9 in one phase, every layer training (from scratch)" in text
+    assert "learning rate 0.0001, reduced on plateau" in text and "fine-tune" not in text
+    config["epochs_run"]["fine_tune"] = 2
+    assert "learning rate 0.0001 (head) then 3e-05 (fine-tune)" in card.render_model_card(config, metrics)
