@@ -21,7 +21,7 @@ MAX_BYTES = 100 * 1000 * 1000  # the hosting limit per file
 
 
 def test_models_are_shipped():
-    assert {f.name for f in FOLDERS} >= {"DenseNet121", "MobileNet", "ResNet50", "SmallCNN"}
+    assert {f.name for f in FOLDERS} >= {"DenseNet121", "MobileNet", "ResNet50", "SmallCNN", "VGG16"}
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
