@@ -64,8 +64,11 @@ def _epochs(config: dict) -> str:
 def _recipe(config: dict) -> str:
     options, rates = config.get("options", {}), config.get("learning_rates", {})
     then = f" (head) then {rates.get('fine_tune')} (fine-tune)" if config.get("epochs_run", {}).get("fine_tune") else ""
+    kept = config.get("kept_epoch")
+    weights = (f"the weights of the lowest validation loss of the run (epoch {kept['epoch']}) are kept" if kept
+               else "restores the best validation-loss weights")
     return (f"- Recipe: Adam, learning rate {rates.get('head')}{then}, reduced on plateau; early stopping "
-            f"(patience {options.get('patience')}) restores the best validation-loss weights; class weights; "
+            f"(patience {options.get('patience')}){'; ' if kept else ' '}{weights}; class weights; "
             f"augmentation `{config.get('augmentation', 'affine')}`"
             f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
             f"{config.get('label_smoothing', 0)}.")

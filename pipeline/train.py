@@ -127,23 +127,33 @@ class TrainingClock(keras.callbacks.Callback):
 
 class BestWeights(keras.callbacks.Callback):
     """Saves the weights of the lowest validation loss seen in any phase of the run, on disk so that
-    an interrupted run still weighs its earlier epochs. EarlyStopping only knows one ``fit``."""
+    an interrupted run still weighs its earlier epochs. EarlyStopping only knows one ``fit``.
+
+    Each best gets its own weights file and the record is replaced in one rename, so a run killed
+    mid-save still has a record that names complete weights."""
+
+    RECORD = "best.json"
 
     def __init__(self, work: Path):
         super().__init__()
-        self.weights, self.record = work / "best.weights.h5", work / "best.json"
+        self.work = work
 
     def best(self) -> dict | None:
-        """{"epoch": 1-based epoch over the whole run, "val_loss": its loss}, or None before any epoch."""
-        return json.loads(self.record.read_text()) if self.record.exists() else None
+        """{"epoch": 1-based epoch over the whole run, "val_loss", "weights": file}, or None before any."""
+        if not (self.work / self.RECORD).exists():
+            return None
+        return artifacts.read_json(self.work, self.RECORD, required=("epoch", "val_loss", "weights"))
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("val_loss")
         best = self.best()
         if loss is None or not np.isfinite(loss) or (best and loss >= best["val_loss"]):
             return
-        self.model.save_weights(self.weights)
-        self.record.write_text(json.dumps({"epoch": epoch + 1, "val_loss": float(loss)}))
+        name = f"best-{epoch + 1}.weights.h5"
+        self.model.save_weights(self.work / name)
+        artifacts.replace_json(self.work, self.RECORD, {"epoch": epoch + 1, "val_loss": float(loss), "weights": name})
+        if best and best["weights"] != name:
+            (self.work / best["weights"]).unlink(missing_ok=True)
 
 
 def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weights, opts, work, extra) -> int:
@@ -262,7 +272,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
                                  opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, [clock, best])
         kept = best.best()
         if kept:  # the lowest validation loss of the whole run, which may be in the head phase
-            model.load_weights(best.weights)
+            model.load_weights(work / kept.pop("weights"))
         model = as_float32(model)  # evaluated and saved as the dashboard will run it
     seconds = clock.total()
     # Every worker takes part in prediction (it is a collective under several workers).

@@ -133,9 +133,14 @@ def test_model_card_names_sources_recipe_and_a_subgroup_shortcut(models_dir):
 def test_model_card_of_a_one_phase_run_names_one_learning_rate(models_dir):
     config, metrics = artifacts.read_config(models_dir / "MobileNet"), artifacts.read_metrics(models_dir / "MobileNet")
     config.update(weights="none (random initialisation)", epochs_run={"head": 9, "fine_tune": 0},
-                  learning_rates={"head": 1e-4, "fine_tune": 3e-5})
+                  learning_rates={"head": 1e-4, "fine_tune": 3e-5}, options={"patience": 6})
+    config.pop("kept_epoch")  # as in folders written before training recorded it
     text = card.render_model_card(config, metrics)
     assert "Epochs run: 9 in one phase, every layer training (from scratch)" in text
     assert "learning rate 0.0001, reduced on plateau" in text and "fine-tune" not in text
+    assert "restores the best validation-loss weights" in text, "a folder that records no kept epoch"
     config["epochs_run"]["fine_tune"] = 2
-    assert "learning rate 0.0001 (head) then 3e-05 (fine-tune)" in card.render_model_card(config, metrics)
+    config["kept_epoch"] = {"epoch": 7, "val_loss": 0.4}
+    text = card.render_model_card(config, metrics)
+    assert "learning rate 0.0001 (head) then 3e-05 (fine-tune)" in text
+    assert "(patience 6); the weights of the lowest validation loss of the run (epoch 7) are kept" in text

@@ -71,6 +71,25 @@ def test_the_saved_weights_are_the_lowest_validation_loss_of_either_phase(tmp_pa
     assert saved_loss == pytest.approx(kept["val_loss"], rel=1e-3)
 
 
+def test_best_weights_keep_one_file_named_by_a_record_that_survives_a_restart(tmp_path):
+    import keras
+
+    from pipeline.train import BestWeights
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    first = BestWeights(tmp_path)
+    first.set_model(model)
+    for epoch, loss in enumerate([0.9, 0.5, float("nan"), 0.7]):
+        first.on_epoch_end(epoch, {"val_loss": loss})
+    again = BestWeights(tmp_path)  # a resumed run reads what the killed one found
+    again.set_model(model)
+    again.on_epoch_end(4, {"val_loss": 0.6})
+    assert again.best() == {"epoch": 2, "val_loss": 0.5, "weights": "best-2.weights.h5"}
+    again.on_epoch_end(5, {"val_loss": 0.4})
+    assert again.best()["epoch"] == 6
+    assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["best-6.weights.h5"]
+
+
 @needs(SUBSET)
 @needs(MOBILENET_WEIGHTS)
 @pytest.mark.slow
