@@ -16,6 +16,12 @@ MANIFEST_NAME = "manifest.csv"
 # (kermany_pediatric: 1 for images of the pediatric Kermany set, a possible shortcut).
 SUBGROUP_COLUMNS: tuple[str, ...] = ("kermany_pediatric",)
 MIN_SUBGROUP_SUPPORT = 10  # the worst-subgroup figure ignores smaller groups
+# Optional manifest columns. A split keeps each patient (like each near-duplicate `group`) in one
+# split. A processing chain (how an image was exported, resized and compressed) is the `chain`
+# column where the manifest has one, else the image's `source`: figures per chain show whether a
+# model reads the chain instead of the lungs.
+PATIENT_COLUMN = "patient"
+CHAIN_COLUMN = "chain"
 
 DEFAULT_SPLIT: tuple[float, float, float] = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42

@@ -17,9 +17,11 @@ from PIL import Image
 
 from .config import (
     CANONICAL_CLASSES,
+    CHAIN_COLUMN,
     DEFAULT_SPLIT,
     IMAGE_EXTENSIONS,
     MANIFEST_NAME,
+    PATIENT_COLUMN,
     SUBGROUP_COLUMNS,
 )
 from .errors import DataError
@@ -39,6 +41,13 @@ class Sample:
     source: str | None = None
     group: str | None = None
     subgroups: tuple[tuple[str, str], ...] = ()  # (manifest column, value) for SUBGROUP_COLUMNS
+    patient: str | None = None
+    chain: str | None = None  # the manifest's processing chain; None where it has no chain column
+
+    @property
+    def processing_chain(self) -> str | None:
+        """The processing chain: the manifest's ``chain`` where given, else the source."""
+        return self.chain or self.source
 
 
 @dataclass
@@ -117,7 +126,7 @@ def _read_manifest(class_root: Path) -> dict[Path, dict]:
         if path.is_file():
             with path.open(newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
-            log.info("using %s (%d rows) for groups and sources", path, len(rows))
+            log.info("using %s (%d rows) for groups, patients, sources and chains", path, len(rows))
             return {(folder / row["path"]).resolve(): row for row in rows if row.get("path")}
     return {}
 
@@ -163,7 +172,8 @@ def scan_dataset(data_dir: str | Path, classes: list[str] | None = None, check_i
             continue
         row = manifest.get(path.resolve(), {})
         subgroups = tuple((c, row[c]) for c in SUBGROUP_COLUMNS if row.get(c) not in (None, ""))
-        samples.append(Sample(str(path), label, row.get("source"), row.get("group"), subgroups))
+        samples.append(Sample(str(path), label, row.get("source") or None, row.get("group") or None, subgroups,
+                              row.get(PATIENT_COLUMN) or None, row.get(CHAIN_COLUMN) or None))
     if skipped:
         log.warning("skipped %d unreadable image files, for example %s", len(skipped), skipped[0])
     if not samples:
@@ -183,38 +193,66 @@ def limit_per_class(dataset: Dataset, limit: int, seed: int = 0) -> Dataset:
     return Dataset(dataset.root, dataset.classes, samples, dataset.skipped)
 
 
+def linked_components(n: int, *columns: list[str | None] | None) -> np.ndarray:
+    """Component index of each of ``n`` samples, where samples sharing a non-empty value in any of
+    ``columns`` (e.g. group, patient) are linked (union-find); a sample with no value stays alone."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for values in columns:
+        first: dict[str, int] = {}
+        for i, value in enumerate(values or []):
+            if value:
+                parent[root(i)] = root(first.setdefault(value, i))
+    return np.unique([root(i) for i in range(n)], return_inverse=True)[1]
+
+
+def split_keys(samples: list[Sample]) -> list[str]:
+    """The manifest columns a split keeps together for ``samples``: those that name at least one sample."""
+    values = {"group": [s.group for s in samples], PATIENT_COLUMN: [s.patient for s in samples]}
+    return [column for column, named in values.items() if any(named)]
+
+
 def split_indices(
     labels: np.ndarray,
     groups: list[str | None] | None = None,
     fractions: tuple[float, float, float] = DEFAULT_SPLIT,
     seed: int = 0,
+    patients: list[str | None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Stratified, seeded split that keeps every group in one split.
+    """Stratified, seeded split that keeps every group and every patient in one split.
 
-    Groups (near-duplicates) are placed one by one, largest first, each into the split that
-    most lacks images of the group's classes relative to its target share.
+    Samples that share a group (near-duplicates) or a patient are joined into one unit, also
+    across groups (a patient whose X-rays fall in two groups joins them). Units are placed one by
+    one, largest first, each into the split that most lacks images of its classes relative to its
+    target share.
     """
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise DataError(f"split fractions {fractions} must be three non-negative numbers summing to 1")
     labels = np.asarray(labels, dtype=int)
     n, k = len(labels), int(labels.max()) + 1
-    keys = [g if g else f"__single_{i}" for i, g in enumerate(groups or [None] * n)]
-    names, group_of = np.unique(np.array(keys, dtype=object), return_inverse=True)
-    counts = np.zeros((len(names), k))
-    np.add.at(counts, (group_of, labels), 1)
+    unit_of = linked_components(n, groups, patients)
+    units = int(unit_of.max()) + 1
+    counts = np.zeros((units, k))
+    np.add.at(counts, (unit_of, labels), 1)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(names))
+    order = rng.permutation(units)
     order = order[np.argsort(-counts[order].sum(axis=1), kind="stable")]
     targets = np.asarray(fractions)[:, None] * counts.sum(axis=0)[None, :]
     filled = np.zeros_like(targets)
-    assignment = np.empty(len(names), dtype=int)
-    for g in order:
-        deficit = ((targets - filled) / np.maximum(targets, 1.0) * counts[g]).sum(axis=1)
+    assignment = np.empty(units, dtype=int)
+    for unit in order:
+        deficit = ((targets - filled) / np.maximum(targets, 1.0) * counts[unit]).sum(axis=1)
         deficit[np.asarray(fractions) == 0] = -np.inf
         split = int(np.argmax(deficit))
-        assignment[g] = split
-        filled[split] += counts[g]
-    per_sample = assignment[group_of]
+        assignment[unit] = split
+        filled[split] += counts[unit]
+    per_sample = assignment[unit_of]
     return {name: np.flatnonzero(per_sample == s) for s, name in enumerate(SPLITS)}
 
 

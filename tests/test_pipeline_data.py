@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SUBSET, needs
 from synthetic import make_image_folder
 
 from pipeline import data
+from pipeline.config import DEFAULT_SEED, DEFAULT_SPLIT
 from pipeline.errors import DataError
 
 
@@ -153,3 +156,60 @@ def test_composition_counts_each_source_and_subgroup_per_class(image_folder):
         totals = {c: sum(v[c] for v in composition[kind].values()) for c in dataset.classes}
         assert totals == dataset.counts(), f"every image counted once in {kind}"
     assert composition["subgroups"]["kermany_pediatric=1"]["COVID"] == 6, "i % 4 == 0 for 6 of 24"
+
+
+def _tiny_manifest(root):
+    """Eight X-rays: patient p1 spans groups a and b; p2 has one X-ray without a group; two have neither."""
+    make_image_folder(root, per_class=4, manifest=False)
+    rows = [("COVID/images/COVID-0.png", "a", "p1"), ("COVID/images/COVID-1.png", "a", ""),
+            ("Normal/images/Normal-0.png", "b", "p1"), ("Normal/images/Normal-1.png", "b", ""),
+            ("Normal/images/Normal-2.png", "", "p2"), ("Viral Pneumonia/images/Viral Pneumonia-0.png", "", "p2"),
+            ("Viral Pneumonia/images/Viral Pneumonia-1.png", "c", ""), ("COVID/images/COVID-2.png", "", "")]
+    lines = ["path,label,source,group,patient"] + [f"{p},{p.split('/')[0]},s,{g},{pt}" for p, g, pt in rows]
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return data.scan_dataset(root)
+
+
+def test_a_patient_spanning_two_groups_joins_them(tmp_path):
+    dataset = _tiny_manifest(tmp_path)
+    by_name = {Path(s.path).name: s for s in dataset.samples}
+    assert by_name["Normal-0.png"].patient == "p1" and by_name["COVID-1.png"].patient is None
+    assert data.split_keys(dataset.samples) == ["group", "patient"]
+    units = data.linked_components(len(dataset.samples), [s.group for s in dataset.samples],
+                                   [s.patient for s in dataset.samples])
+    unit = {name: units[i] for i, name in enumerate(by_name)}
+    assert unit["COVID-0.png"] == unit["COVID-1.png"] == unit["Normal-0.png"] == unit["Normal-1.png"], "a+b via p1"
+    assert unit["Normal-2.png"] == unit["Viral Pneumonia-0.png"], "p2 without a group"
+    alone = ["Viral Pneumonia-1.png", "COVID-2.png", "COVID-3.png", "Normal-3.png"]
+    assert len({unit[name] for name in alone} | {unit["COVID-0.png"], unit["Normal-2.png"]}) == 6
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_split_never_separates_a_patient_from_their_groups(tmp_path, seed):
+    dataset = _tiny_manifest(tmp_path)
+    groups, patients = [s.group for s in dataset.samples], [s.patient for s in dataset.samples]
+    splits = data.split_indices(dataset.labels, groups, (0.4, 0.3, 0.3), seed, patients)
+    where = {i: name for name, idx in splits.items() for i in idx}
+    linked = [i for i, s in enumerate(dataset.samples) if s.group in ("a", "b")]
+    assert len({where[i] for i in linked}) == 1, "groups a and b share patient p1"
+    assert len({where[i] for i, p in enumerate(patients) if p == "p2"}) == 1
+
+
+def test_without_patients_the_split_keys_on_groups_alone():
+    labels, groups = _labels_groups()
+    unknown = data.split_indices(labels, groups, seed=3, patients=[""] * len(labels))
+    assert all(np.array_equal(a, b) for a, b in zip(data.split_indices(labels, groups, seed=3).values(),
+                                                     unknown.values()))
+    assert data.split_keys([data.Sample("x.png", 0)]) == []
+
+
+@needs(SUBSET)
+def test_the_real_split_keeps_every_patient_and_group_in_one_split():
+    dataset = data.scan_dataset(SUBSET, check_images=False)
+    assert data.split_keys(dataset.samples) == ["group", "patient"]
+    splits = data.split_indices(dataset.labels, [s.group for s in dataset.samples], DEFAULT_SPLIT, DEFAULT_SEED,
+                                [s.patient for s in dataset.samples])
+    for key in ("group", "patient"):
+        seen = {name: {getattr(dataset.samples[i], key) for i in idx} - {None} for name, idx in splits.items()}
+        assert seen["train"] and seen["test"], key
+        assert not (seen["train"] & seen["val"] or seen["train"] & seen["test"] or seen["val"] & seen["test"]), key
