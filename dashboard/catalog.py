@@ -7,11 +7,12 @@ still listed.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.artifacts import check_model_file, list_model_dirs, read_config, read_metrics
-from pipeline.config import CONFIG_FILE, DEFAULT_OUT, METRICS_FILE, MODEL_FILE
+from pipeline.config import DEFAULT_OUT
 from pipeline.errors import ArtifactError
 
 MODELS_DIR_VAR = "XRAY_MODELS_DIR"
@@ -66,15 +67,17 @@ def models_root() -> Path:
 
 
 def folder_stamp(folder: Path) -> str:
-    """Modification times and sizes of the files that matter, as one string."""
-    parts = []
-    for name in (CONFIG_FILE, METRICS_FILE, MODEL_FILE):
+    """Name, modification time and size of every visible file of the folder, as one string: a change to
+    any of them (predictions.csv and the model card included) refreshes every cache keyed by it."""
+    stamps = []
+    for path in sorted(folder.glob("[!.]*")):
         try:
-            info = (folder / name).stat()
-            parts.append(f"{info.st_mtime_ns}:{info.st_size}")
-        except OSError:
-            parts.append("-")
-    return "/".join(parts)
+            info = path.stat()
+        except OSError:  # removed while listing
+            continue
+        if stat.S_ISREG(info.st_mode):
+            stamps.append(f"{path.name}:{info.st_mtime_ns}:{info.st_size}")
+    return "/".join(stamps)
 
 
 def root_stamp(root: Path) -> tuple[tuple[str, str], ...]:
