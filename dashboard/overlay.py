@@ -1,6 +1,7 @@
 """Draw attention maps over X-rays: arrays in, RGB arrays or PNG bytes out.
 
-Maps arrive scaled to 0-1; every map is drawn on the same 0-1 colour scale.
+Maps arrive scaled to 0-1; every map is drawn on the same 0-1 colour scale, resized to the image
+by ``pipeline.upsample.upsample_map``, the resampling that made the maps, so the cells stay on their pixels.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import sample_colorscale, unlabel_rgb
+
+from pipeline.upsample import upsample_map
 
 # Shown name -> plotly colour scale.
 COLORMAPS = {"Jet": "Jet", "Turbo": "Turbo", "Inferno": "Inferno", "Viridis": "Viridis", "Hot": "Hot"}
@@ -34,12 +37,6 @@ def colormap_lut(name: str) -> np.ndarray:
     return np.array([unlabel_rgb(colour) for colour in colours], dtype=np.float64).round().astype(np.uint8)
 
 
-def resize_map(cam: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of a float map to (size, size), clipped to 0-1."""
-    image = Image.fromarray(np.asarray(cam, dtype=np.float32), "F")
-    return np.clip(np.asarray(image.resize((size, size), Image.Resampling.BILINEAR)), 0.0, 1.0)
-
-
 def colorize(cam: np.ndarray, colormap: str) -> np.ndarray:
     """0-1 map -> RGB uint8 through the colour map."""
     indices = np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -51,7 +48,7 @@ def overlay(gray: np.ndarray, cam: np.ndarray, opacity: float, colormap: str) ->
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must lie in 0-1, got {opacity}")
     size = gray.shape[0]
-    coloured = colorize(resize_map(cam, size), colormap).astype(np.float64)
+    coloured = colorize(upsample_map(cam, size), colormap).astype(np.float64)
     base = gray_rgb(gray).astype(np.float64)
     return np.round((1.0 - opacity) * base + opacity * coloured).astype(np.uint8)
 

@@ -6,6 +6,10 @@ once: the network up to the CAM layer and the rest of it each run as one compile
 ``tf.function``. tf-keras-vis still does all the map arithmetic, so the maps equal its plain
 output. Grad-CAM methods need the gradient of the class score with respect to the CAM layer
 only, so the part below that layer runs its plain inference graph, with no backward pass.
+
+tf-keras-vis returns the map at the CAM layer's own grid (``expand_cam=False``); ``upsample_map``
+resizes it to the input with pixel centres aligned, where tf-keras-vis's own expansion
+(``scipy.ndimage.zoom``) would shift it toward the borders (see ``pipeline.upsample``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from .errors import ConfigError
+from .upsample import upsample_map
 
 
 @dataclass(frozen=True)
@@ -164,18 +169,21 @@ class AttentionModel:
             return np.asarray(self._predict(tf.constant(images, dtype=tf.float32)), dtype=np.float64)
 
     def maps(self, image: np.ndarray, class_index: int) -> dict[str, np.ndarray]:
-        """Each method's (size, size) map of class ``class_index``, float32 in 0-1."""
+        """Each method's (size, size) map of class ``class_index``, float32 in 0-1: tf-keras-vis's
+        normalised map on the CAM layer's grid, upsampled by ``upsample_map``."""
         classes = int(self.model.output_shape[-1])
         if not 0 <= class_index < classes:
             raise ValueError(f"class index {class_index} out of range 0-{classes - 1}")
         batch, score = self._batch(image), CategoricalScore([class_index])
         with self._lock, self.cam_model.get_layer("below").reusing(batch):
-            raw = {name: visualizer(score, batch, penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
-                                    **CAM_METHODS[name].arguments)
-                   for name, visualizer in self.visualizers.items()}
-        return {name: _unit_range(cam[0]) for name, cam in raw.items()}
+            grids = {name: visualizer(score, batch, penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
+                                      expand_cam=False, **CAM_METHODS[name].arguments)
+                     for name, visualizer in self.visualizers.items()}
+        return {name: unit_map(grid[0], self.input_size) for name, grid in grids.items()}
 
 
-def _unit_range(cam: np.ndarray) -> np.ndarray:
-    """float32 in 0-1; a map without positive evidence (NaN or all zero) becomes zeros."""
-    return np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32), nan=0.0), 0.0, 1.0)
+def unit_map(grid: np.ndarray, size: int) -> np.ndarray:
+    """A CAM grid as a (size, size) float32 map in 0-1; a grid without positive evidence (NaN or
+    all zero) becomes zeros."""
+    grid = np.nan_to_num(np.asarray(grid, dtype=np.float32), nan=0.0)
+    return np.clip(upsample_map(grid, size), 0.0, 1.0)
