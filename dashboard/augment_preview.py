@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.augment import build_augmentation
-
-from .images import model_input
+from pipeline.images import model_input
 
 
 def augmented_versions(gray: np.ndarray, size: int, count: int, seed: int, flip: bool = False,

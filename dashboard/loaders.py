@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pipeline import images
 from pipeline.config import CARD_FILE, PREDICTIONS_FILE
 
-from . import catalog, images
+from . import catalog
 
 if TYPE_CHECKING:
     from .explain import Explainer
@@ -67,7 +68,7 @@ def decode(data: bytes, name: str) -> np.ndarray:
 @st.cache_data(show_spinner=False, max_entries=64)
 def decode_file(path: str) -> np.ndarray:
     """A shipped or training image from disk, decoded like an upload."""
-    return images.decode_image(Path(path).read_bytes(), path)
+    return images.read_image(path)
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=5)

@@ -194,18 +194,18 @@ def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_im
     from . import artifacts, card, faithfulness
     from .attention import AttentionModel
     from .config import METRICS_FILE
-    from .inputs import model_input_from_file
+    from .images import file_to_model_input
     from .model import load_trained_model
 
     config, _ = artifacts.check_model_dir(model_dir)
     references = find_references(data_dir)
     model, classes = load_trained_model(model_dir)
     attention = AttentionModel(model, artifacts.gradcam_layer(config, model_dir))
-    result = audit(attention, classes, references, model_input_from_file)
+    result = audit(attention, classes, references, file_to_model_input)
     result["data_dir"] = Path(data_dir).name
     artifacts.update_json(Path(model_dir), METRICS_FILE, "lung_attention", result)
     if faithfulness_images:
-        images = [model_input_from_file(r.path, attention.input_size) for r in references[:faithfulness_images]]
+        images = [file_to_model_input(r.path, attention.input_size) for r in references[:faithfulness_images]]
         result["faithfulness"] = {**faithfulness.evaluate(attention, images), "data_dir": Path(data_dir).name}
     metrics = artifacts.update_json(Path(model_dir), METRICS_FILE, "faithfulness", result.get("faithfulness"))
     card.write_card(model_dir, config, metrics)

@@ -10,7 +10,16 @@ KAGGLE_DATASET = "tawsifurrahman/covid19-radiography-database"
 KAGGLE_VERSION = 5
 KAGGLE_CREDENTIAL_VARS = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
+DICOM_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", *DICOM_SUFFIXES)
+# Limits of an image file (pipeline/images.py), the same for training data and uploads.
+MIN_SIDE = 32
+MAX_ASPECT = 4.0
+MAX_PIXELS = 40_000_000  # about 6300 x 6300; the largest chest X-ray detectors are near 4300 x 4300
+# Rows x Columns x NumberOfFrames x SamplesPerPixel x bytes per sample of a DICOM file, checked before
+# anything is decoded. Only frame 0 is ever decoded; a larger multi-frame file is no chest radiograph.
+MAX_DICOM_BYTES = 1_000_000_000
+WORKING_SIDE = 1024  # decoded images are kept at most this large: enough for every model and view
 MANIFEST_NAME = "manifest.csv"
 # Manifest columns whose values split the test images into subgroups worth checking apart
 # (kermany_pediatric: 1 for images of the pediatric Kermany set, a possible shortcut).

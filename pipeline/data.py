@@ -1,7 +1,8 @@
 """Find the labelled X-rays, check them, and split them: no TensorFlow needed.
 
 Accepted layouts under the data folder (or up to three levels below it, as kagglehub unpacks):
-``<Class>/images/*.png`` (the Kaggle layout; ``masks/`` is ignored) or ``<Class>/*.png``.
+``<Class>/images/*.png`` (the Kaggle layout; ``masks/`` is ignored) or ``<Class>/*.png``; PNG, JPEG
+or DICOM files, checked by the decoder every model input goes through (``pipeline.images``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .config import (
     CANONICAL_CLASSES,
@@ -25,6 +25,7 @@ from .config import (
     SUBGROUP_COLUMNS,
 )
 from .errors import DataError
+from .images import ImageInputError, read_image
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,10 @@ def _image_files(class_dir: Path) -> list[Path]:
 
 def _is_readable(path: Path) -> bool:
     try:
-        with Image.open(path) as image:
-            image.load()
+        read_image(path)
         return True
-    except Exception:  # PIL raises many types for broken files
+    except ImageInputError as exc:
+        log.debug("%s", exc.problem)
         return False
 
 

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
+
+from .images import file_to_model_gray
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 def load_image(path: tf.Tensor, size: int) -> tf.Tensor:
-    """One file -> (size, size, 1) uint8 grayscale. PNG and JPEG, 8 or 16 bit."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=1, dtype=tf.uint8, expand_animations=False)
-    image = tf.image.resize(image, (size, size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    """One file -> (size, size, 1) uint8 grayscale, by ``pipeline.images.file_to_model_gray``: the
+    decoding and resizing of ``file_to_model_input``, which evaluation, the audit and the app use."""
+    image = tf.numpy_function(lambda p: file_to_model_gray(os.fsdecode(p), size)[..., None], [path], tf.uint8,
+                              stateful=False)
+    return tf.ensure_shape(image, (size, size, 1))
 
 
 def to_model_input(images: tf.Tensor) -> tf.Tensor:
     """Grayscale batch (uint8 or float) -> RGB float32 0-255, what every saved model takes."""
     return tf.image.grayscale_to_rgb(tf.cast(images, tf.float32))
-
-
-def model_input_from_file(path: str | Path, size: int) -> np.ndarray:
-    """One file as the model sees it in training: (size, size, 3) RGB float32 0-255."""
-    return to_model_input(load_image(tf.constant(str(path)), size)[None])[0].numpy()
 
 
 def make_dataset(

@@ -34,9 +34,9 @@ from PIL import Image
 from synthetic import class_image
 from upload_corpus import encode
 
-from dashboard.images import decode_image, model_input, resize_gray
 from dashboard.overlay import DISPLAY_SIZE
 from dashboard.samples import shipped_samples
+from pipeline.images import decode_image, model_input, resize_gray
 
 if TYPE_CHECKING:
     from dashboard.explain import Explainer

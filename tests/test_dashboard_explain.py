@@ -15,9 +15,9 @@ from tf_keras_vis.utils.scores import CategoricalScore
 import dashboard.explain
 from dashboard.augment_preview import augmented_versions
 from dashboard.explain import Explainer
-from dashboard.images import model_input
 from pipeline.attention import DEFAULT_METHODS, AttentionModel
 from pipeline.errors import ArtifactError
+from pipeline.images import model_input
 from pipeline.model import load_trained_model
 
 

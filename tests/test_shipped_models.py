@@ -56,14 +56,14 @@ def test_the_readme_table_is_the_generated_one():
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
 def test_the_saved_model_gives_the_stored_test_predictions(folder):
-    from pipeline.inputs import model_input_from_file
+    from pipeline.images import file_to_model_input
     from pipeline.model import load_trained_model
 
     model, classes = load_trained_model(folder)
     config = artifacts.read_config(folder)
     with (folder / "predictions.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))[::97][:8]
-    images = np.stack([model_input_from_file(SUBSET / r["path"], int(config["input_size"])) for r in rows])
+    images = np.stack([file_to_model_input(SUBSET / r["path"], int(config["input_size"])) for r in rows])
     stored = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
     np.testing.assert_allclose(model.predict(images, verbose=0), stored, atol=1e-4)
     assert json.loads((folder / "config.json").read_text())["classes"] == classes

@@ -29,8 +29,8 @@ from pydicom.uid import (
 )
 from streamlit.testing.v1 import AppTest
 
-from dashboard.images import ImageInputError, decode_image, model_input
 from dashboard.samples import SAMPLES_DIR
+from pipeline.images import ImageInputError, decode_image, model_input
 
 if TYPE_CHECKING:
     from dashboard.explain import Explainer
@@ -61,6 +61,8 @@ def png_claiming(width: int, height: int) -> bytes:
 
 def dicom_bytes(pixels: np.ndarray, photometric: str = "MONOCHROME2", with_pixels: bool = True,
                 **tags) -> bytes:
+    """A DICOM file of ``pixels``: (rows, columns) or (frames, rows, columns), with a last axis of
+    samples where ``tags`` set SamplesPerPixel; 16-bit with 12 bits stored unless ``tags`` say otherwise."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -69,13 +71,16 @@ def dicom_bytes(pixels: np.ndarray, photometric: str = "MONOCHROME2", with_pixel
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality = "DX"
-    ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     for key, value in tags.items():
         setattr(ds, key, value)
+    shape = pixels.shape[:-1] if ds.SamplesPerPixel > 1 else pixels.shape
+    ds.Rows, ds.Columns = shape[-2:]
+    if len(shape) == 3:
+        ds.NumberOfFrames = shape[0]
     if with_pixels:
-        ds.PixelData = pixels.astype(np.uint16).tobytes()
+        ds.PixelData = pixels.astype(f"<u{ds.BitsAllocated // 8}").tobytes()
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

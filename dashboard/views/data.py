@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, compare, images, layout, loaders
+from dashboard import charts, compare, layout, loaders
 from dashboard.catalog import ModelEntry
 from dashboard.samples import class_images, shipped_samples
+from pipeline import images
 
 PER_CLASS = 4
 AUGMENTED = 8

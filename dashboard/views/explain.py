@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, images, layout, loaders, overlay
+from dashboard import charts, layout, loaders, overlay
 from dashboard.catalog import ModelEntry
 from dashboard.samples import LungBoxes, shipped_samples
+from pipeline import images
 from pipeline.errors import ArtifactError
 
 if TYPE_CHECKING:

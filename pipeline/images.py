@@ -1,25 +1,27 @@
-"""Decode and check uploaded X-rays in memory: bytes in, 8-bit grayscale array out.
+"""Every X-ray enters here: a file or uploaded bytes -> 8-bit grayscale -> the model input.
 
-Every problem a user can fix raises ``ImageInputError`` with a message that says what is wrong
-and what is accepted. Nothing here writes to disk or logs image content.
+Training, ``evaluate``, ``audit`` and the dashboard all call these functions, so a model sees the
+same array for a file whichever way it arrives: PNG and JPEG decoded by Pillow (EXIF orientation
+applied), DICOM by pydicom (``pipeline.dicom``, imported only for DICOM files). Every problem a
+user can fix raises ``ImageInputError`` with a message that says what is wrong and what is
+accepted. Nothing here imports TensorFlow, writes to disk or logs image content.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MIN_SIDE = 32
-MAX_ASPECT = 4.0
-MAX_PIXELS = 40_000_000  # about 6300 x 6300; the largest chest X-ray detectors are near 4300 x 4300
-WORKING_SIDE = 1024  # decoded images are kept at most this large: enough for every model and view
+from .config import DICOM_SUFFIXES, IMAGE_EXTENSIONS, MAX_ASPECT, MAX_PIXELS, MIN_SIDE, WORKING_SIDE
+
 PIL_FORMATS = ("PNG", "JPEG")
-DICOM_SUFFIXES = (".dcm", ".dicom")
-UPLOAD_TYPES = ("png", "jpg", "jpeg", "dcm", "dicom")
+UPLOAD_TYPES = tuple(suffix.lstrip(".") for suffix in IMAGE_EXTENSIONS)
 ACCEPTED = (
     f"Accepted: a PNG, JPEG or DICOM chest X-ray, at least {MIN_SIDE} pixels per side, "
     f"no more than {MAX_ASPECT:g} times as long as it is wide, and at most {MAX_PIXELS // 1_000_000} "
@@ -28,10 +30,11 @@ ACCEPTED = (
 
 
 class ImageInputError(Exception):
-    """An upload that cannot be used; ``str(error)`` is a message for the user."""
+    """An image that cannot be used; ``str(error)`` is a message for the user."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(f"{problem} {ACCEPTED}")
+        self.problem = problem
 
 
 def decode_image(data: bytes, name: str = "") -> np.ndarray:
@@ -49,6 +52,45 @@ def decode_image(data: bytes, name: str = "") -> np.ndarray:
         gray = _decode_pil(data)
     check_shape(gray.shape)
     return working_copy(gray)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file -> what ``decode_image`` makes of its bytes; errors name the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageInputError(f"{path} cannot be read ({exc.strerror or exc}).") from exc
+    try:
+        return decode_image(data, path.name)
+    except ImageInputError as exc:
+        raise ImageInputError(f"{path}: {exc.problem}") from exc
+
+
+def model_gray(gray: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8: the image squashed to the model's square, as in training.
+
+    Bilinear; when shrinking, Pillow widens the filter to the scale, so it also antialiases.
+    """
+    return np.asarray(Image.fromarray(gray, "L").resize((size, size), Image.Resampling.BILINEAR))
+
+
+def model_input(gray: np.ndarray, size: int) -> np.ndarray:
+    """Grayscale uint8 -> (size, size, 3) float32 RGB in 0-255, what every saved model takes.
+
+    The model does its own preprocessing.
+    """
+    return np.repeat(model_gray(gray, size)[..., None], 3, axis=-1).astype(np.float32)
+
+
+def file_to_model_gray(path: str | os.PathLike, size: int) -> np.ndarray:
+    """The grayscale part of ``file_to_model_input``: what training caches per file."""
+    return model_gray(read_image(path), size)
+
+
+def file_to_model_input(path: str | os.PathLike, size: int) -> np.ndarray:
+    """THE way a file becomes the model's input: (size, size, 3) float32 RGB in 0-255."""
+    return model_input(read_image(path), size)
 
 
 def is_dicom(data: bytes, name: str) -> bool:
@@ -90,8 +132,8 @@ def to_gray(image: Image.Image) -> np.ndarray:
     """Any PIL mode -> uint8 grayscale; transparency is composited on black."""
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "L")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return window_to_uint8(np.asarray(image, dtype=np.float64))
+    if image.mode.startswith("I") or image.mode == "F":
+        return scale_to_uint8(np.asarray(image))
     if image.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
         composited = rgba[..., :3] * (rgba[..., 3:] / 255.0)
@@ -101,14 +143,32 @@ def to_gray(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
+def scale_to_uint8(values: np.ndarray) -> np.ndarray:
+    """16- or 32-bit samples -> uint8 by their bit depth, never by the top byte of their type.
+
+    Non-negative integers keep the top 8 bits of the smallest even bit depth (at least 8) that
+    holds their maximum: a 12-bit X-ray in a 16-bit PNG is divided by 16 (4095 -> 255), and the
+    16-bit copy of an 8-bit X-ray, with values v * 257 or v * 16, gives back v exactly. Floats and
+    negative integers have no bit depth: their minimum and maximum span 0-255.
+    """
+    if values.dtype.kind == "f" or values.min() < 0:
+        return window_to_uint8(values)
+    bits = int(values.max()).bit_length()
+    bits = max(8, bits + bits % 2)
+    return (values.astype(np.int64) >> (bits - 8)).astype(np.uint8)
+
+
 def window_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
     """Map ``values`` linearly so that ``low`` -> 0 and ``high`` -> 255 (min and max by default)."""
     low = float(np.min(values)) if low is None else low
     high = float(np.max(values)) if high is None else high
     if high <= low:
         return np.zeros(values.shape, dtype=np.uint8)
-    scaled = (values.astype(np.float64) - low) / (high - low)
-    return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    scaled = np.array(values, dtype=np.float64)  # one copy; the steps below work in place
+    scaled -= low
+    scaled *= 255.0 / (high - low)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def working_copy(gray: np.ndarray, max_side: int = WORKING_SIDE) -> np.ndarray:
@@ -118,15 +178,6 @@ def working_copy(gray: np.ndarray, max_side: int = WORKING_SIDE) -> np.ndarray:
     image = Image.fromarray(gray, "L")
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return np.asarray(image)
-
-
-def model_input(gray: np.ndarray, size: int) -> np.ndarray:
-    """Grayscale uint8 -> (size, size, 3) float32 RGB in 0-255, what every saved model takes.
-
-    The image is squashed to a square as in training; the model does its own preprocessing.
-    """
-    resized = np.asarray(Image.fromarray(gray, "L").resize((size, size), Image.Resampling.BILINEAR))
-    return np.repeat(resized[..., None], 3, axis=-1).astype(np.float32)
 
 
 def resize_gray(gray: np.ndarray, size: int) -> np.ndarray:
