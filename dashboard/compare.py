@@ -65,7 +65,18 @@ def comparison_table(entries: list[ModelEntry]) -> pd.DataFrame:
             "hardware": (config.get("hardware") or {}).get("description"),
         })
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.drop(columns="backbone") if (table["backbone"] == table["model"]).all() else table
+
+
+def gaps_as_dash(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    """The table without empty cells: empty columns dropped, and in a column with some empty cells every
+    value written out with its format (``formats``, e.g. "{:.1%}"; "{}" by default) and "-" in the gaps."""
+    table = table.dropna(axis="columns", how="all").copy()
+    for column in table.columns[table.isna().any()]:
+        spec = formats.get(column, "{}")
+        table[column] = [spec.format(v) if pd.notna(v) else "-" for v in table[column]]
+    return table
 
 
 def _recall_interval(metrics: dict, index: int) -> tuple[float, float]:
@@ -95,17 +106,23 @@ def metric_intervals(entries: list[ModelEntry], metric: str) -> pd.DataFrame:
 
     ``metric`` is "accuracy", "macro_f1" or "recall" (one bar per class).
     """
+    return named_intervals({entry.name: entry.metrics or {} for entry in entries}, metric)
+
+
+def named_intervals(named: dict[str, dict], metric: str) -> pd.DataFrame:
+    """``metric_intervals`` of metrics dicts by model name; recall skips the classes without images."""
     rows = []
-    for entry in entries:
-        metrics = entry.metrics or {}
+    for model, metrics in named.items():
         if metric == "recall":
             for index, name in enumerate(metrics.get("class_names", [])):
+                if not metrics["per_class"][name].get("support", 1):
+                    continue
                 low, high = _recall_interval(metrics, index)
-                rows.append({"model": entry.name, "group": name,
+                rows.append({"model": model, "group": name,
                              "value": metrics["per_class"][name]["recall"], "low": low, "high": high})
         else:
             low, high = _ci(metrics, metric)
-            rows.append({"model": entry.name, "group": METRIC_LABELS.get(metric, metric), "value": metrics.get(metric),
+            rows.append({"model": model, "group": METRIC_LABELS.get(metric, metric), "value": metrics.get(metric),
                          "low": low, "high": high})
     return pd.DataFrame(rows, columns=["model", "group", "value", "low", "high"])
 

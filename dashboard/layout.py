@@ -27,7 +27,7 @@ def require_models(catalog: Catalog, entries: Sequence[ModelEntry], need: str) -
     if entries:
         return True
     found = "No saved models" if not catalog.entries else f"No model {need}"
-    st.info(f"{found} in `{catalog.root}`. {TRAIN_HINT}", icon=":material/model_training:")
+    st.info(f"{found} in the folder `{catalog.root.name}`. {TRAIN_HINT}", icon=":material/model_training:")
     return False
 
 

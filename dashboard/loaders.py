@@ -40,9 +40,12 @@ def load_catalog() -> catalog.Catalog:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def predictions(folder: str, stamp: str) -> pd.DataFrame | None:
-    """The test-set predictions of a model, or None when the file is missing or unreadable."""
-    path = Path(folder) / PREDICTIONS_FILE
+def predictions(folder: str, stamp: str, name: str = PREDICTIONS_FILE) -> pd.DataFrame | None:
+    """The test-set predictions of a model (``name``: val_predictions.csv for the validation split's),
+    or None when the file is missing or unreadable."""
+    path = Path(folder) / name
+    if not path.is_file():
+        return None
     try:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:

@@ -82,6 +82,22 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 ARTIFACT_FILES = (MODEL_FILE, METRICS_FILE, PREDICTIONS_FILE, HISTORY_FILE, CONFIG_FILE, CARD_FILE)
 
+# Operating point of one class against the rest, and paired comparisons of models on one test split.
+OPERATING_CLASS = "COVID"
+OPERATING_SENSITIVITY = 0.95  # the preset threshold reaches at least this sensitivity on validation data
+DEFAULT_THRESHOLD = 0.5  # the manual threshold where no validation predictions exist
+VAL_PREDICTIONS_FILE = "val_predictions.csv"  # the validation split's, with the same columns
+WILSON_Z = 1.959964  # 95% two-sided
+SIGNIFICANCE = 0.05
+MCNEMAR_EXACT_BELOW = 25  # discordant pairs below which McNemar's test is the exact binomial one
+
+# Labelled archives evaluated in the dashboard (a zip of class folders or of images and a CSV).
+ARCHIVE_MAX_UPLOAD_MB = 200  # the compressed zip
+ARCHIVE_MAX_BYTES = 256 * 1024 * 1024  # uncompressed, summed over the central directory (kept in memory)
+ARCHIVE_MAX_FILES = 2000  # entries of any kind
+ARCHIVE_MAX_IMAGES = 1000
+ARCHIVE_MAX_RATIO = 100  # uncompressed / compressed size of one entry; real images compress far less
+
 DISCLAIMER = (
     "Research and teaching use only. Not a medical device: not for diagnosis, "
     "triage or any clinical decision."

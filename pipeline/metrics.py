@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, MIN_SUBGROUP_SUPPORT
 
@@ -78,6 +77,8 @@ def _auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     """One-vs-rest ROC AUC, or None where the class or its complement is absent."""
     if y_true.min() == y_true.max():
         return None
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y_true, scores))
 
 
@@ -90,6 +91,9 @@ def compute_metrics(
     seed: int = 0,
 ) -> dict:
     """Every figure a model card and the comparison page show, as a JSON-ready dict."""
+    # Imported here: the comparison page reads this module's helpers on its first visit, without scikit-learn.
+    from sklearn.metrics import precision_recall_fscore_support
+
     y_true = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
     k = len(class_names)

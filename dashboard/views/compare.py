@@ -7,36 +7,67 @@ a second and a half before the table showed (its figure, and plotly.js in the br
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import compare, layout, loaders
+from dashboard import analysis, compare, layout, loaders, operating
 from dashboard.catalog import ModelEntry
+from pipeline.paired import PairResult
 
-PERCENT = st.column_config.NumberColumn(format="percent")
+# Column formats: (Streamlit's, Python's for a column written out as text because it has gaps).
+PERCENT, THREE, ONE, COUNT = ("percent", "{:.1%}"), ("%.3f", "{:.3f}"), ("%.1f", "{:.1f}"), ("localized", "{:,.0f}")
+COUNTS = {c: COUNT for c in ("test images", "support", "audited images", "parameters", "input size (px)")}
 COLUMNS_PER_ROW = 2
 SECTION_KEY = "compare-section"
 METRIC_CHOICES = {"Accuracy": "accuracy", "Macro-F1": "macro_f1", "Recall per class": "recall"}
 
 
+def ratios(table: pd.DataFrame, prefixes: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    return {c: PERCENT for c in table.columns if c.startswith(prefixes)}
+
+
+def show_table(table: pd.DataFrame, formats: dict[str, tuple[str, str]]) -> None:
+    """A table without empty cells ("-" where a figure is missing), numbers formatted per column."""
+    formats = {**COUNTS, **formats}
+    shown = compare.gaps_as_dash(table, {column: spec for column, (_, spec) in formats.items()})
+    config = {column: st.column_config.NumberColumn(format=style) for column, (style, _) in formats.items()
+              if column in shown and pd.api.types.is_numeric_dtype(shown[column])}
+    st.dataframe(shown, hide_index=True, column_config=config)
+
+
+@st.cache_data(show_spinner="Comparing the models pair by pair...", max_entries=8)
+def paired(models: tuple[tuple[str, str, str], ...], classes: tuple[str, ...]) -> tuple[list[PairResult], list[str]]:
+    """Paired comparisons of the models (name, folder, stamp) whose test predictions can be read."""
+    frames = {name: frame for name, folder, stamp in models
+              if (frame := loaders.predictions(folder, stamp)) is not None}
+    return analysis.paired_results(frames, list(classes))
+
+
+def paired_of(entries: list[ModelEntry]) -> tuple[list[PairResult], list[str]]:
+    return paired(tuple((e.name, str(e.folder), e.stamp) for e in entries), tuple(compare.class_union(entries)))
+
+
+def headline(entries: list[ModelEntry]) -> None:
+    from dashboard import charts
+
+    frame = analysis.headline(entries)
+    st.plotly_chart(charts.headline_bars(frame, "Test macro-F1 (95% bootstrap interval) beside each model's worst "
+                                                "recall of a class within one acquisition chain (95% Wilson interval)"))
+    st.markdown(analysis.lead_sentence(entries, paired_of(analysis.leaders(entries)[:2])[0]))
+
+
 def summary(entries: list[ModelEntry]) -> None:
     table = compare.comparison_table(entries)
-    ratio_columns = [c for c in table.columns if c.startswith(("accuracy", "macro-F1", "recall", "specificity"))]
-    config = {column: PERCENT for column in ratio_columns}
-    config.update({
-        "ROC AUC (macro)": st.column_config.NumberColumn(format="%.3f"),
-        "ECE": st.column_config.NumberColumn(format="%.3f", help="expected calibration error; lower is better"),
-        "parameters": st.column_config.NumberColumn(format="localized"),
-        "file size (MB)": st.column_config.NumberColumn(format="%.1f"),
-        "inference (ms/image)": st.column_config.NumberColumn(format="%.1f"),
-    })
-    st.dataframe(table, hide_index=True, column_config=config)
+    show_table(table, {**ratios(table, ("accuracy", "macro-F1", "recall", "specificity")),
+                       "ROC AUC (macro)": THREE, "ECE": THREE, "file size (MB)": ONE, "inference (ms/image)": ONE})
+    st.caption("ECE: expected calibration error, lower is better. \"-\": no figure.")
     st.download_button("Download the table (CSV)", table.to_csv(index=False).encode("utf-8"),
                        file_name="model_comparison.csv", mime="text/csv", icon=":material/download:")
 
 
 def per_class(entries: list[ModelEntry]) -> None:
-    st.dataframe(compare.per_class_table(entries), hide_index=True, column_config={
-        c: PERCENT for c in ("precision", "recall", "recall CI low", "recall CI high", "specificity", "F1")})
+    table = compare.per_class_table(entries)
+    show_table(table, {**ratios(table, ("precision", "recall", "specificity", "F1")), "ROC AUC": THREE})
 
 
 def interval_chart(entries: list[ModelEntry]) -> None:
@@ -95,8 +126,7 @@ def sources_and_subgroups(entries: list[ModelEntry]) -> None:
     for note in compare.source_confounds(entries):
         st.warning(note, icon=":material/warning:")
     st.plotly_chart(charts.source_bars(sources))
-    ratio = [c for c in sources.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
-    st.dataframe(sources, hide_index=True, column_config={c: PERCENT for c in ratio})
+    show_table(sources, ratios(sources, ("accuracy", "macro-F1", "recall")))
     subgroups = compare.per_group_table(entries, "per_subgroup", "subgroup")
     if not subgroups.empty:
         st.subheader("Per subgroup")
@@ -105,8 +135,7 @@ def sources_and_subgroups(entries: list[ModelEntry]) -> None:
         worst = compare.worst_subgroups(entries)
         if worst:
             st.caption("Worst subgroup figure per model: " + "; ".join(worst))
-        ratio = [c for c in subgroups.columns if c.startswith(("accuracy", "macro-F1", "recall"))]
-        st.dataframe(subgroups, hide_index=True, column_config={c: PERCENT for c in ratio})
+        show_table(subgroups, ratios(subgroups, ("accuracy", "macro-F1", "recall")))
 
 
 def model_attention(entries: list[ModelEntry]) -> None:
@@ -118,10 +147,8 @@ def model_attention(entries: list[ModelEntry]) -> None:
     st.caption("Share of each map's energy inside the lungs and how often its peak falls inside, beside the "
                "share a uniform map gets; and the class probability as pixels are deleted or inserted in the "
                "order the map ranks them, against a random order. Model attention, not disease location.")
-    ratio = [c for c in table.columns if c.startswith(("energy", "uniform", "peak"))]
-    config = {c: PERCENT for c in ratio}
-    config.update({c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if "AUC" in c})
-    st.dataframe(table, hide_index=True, column_config=config)
+    show_table(table, {**ratios(table, ("energy", "uniform", "peak")),
+                       **{column: THREE for column in table.columns if "AUC" in column}})
 
 
 SECTIONS = {
@@ -132,6 +159,8 @@ SECTIONS = {
     "Calibration": calibration,
     "Per source and subgroup": sources_and_subgroups,
     "Model attention": model_attention,
+    "Operating point": operating.operating_point,
+    "Paired comparison": lambda entries: operating.paired_comparison(entries, paired_of(entries)),
 }
 
 
@@ -140,8 +169,9 @@ def main() -> None:
     if opened is None:
         return
     catalog, entries = opened
-    st.caption(f"{len(entries)} model(s) from `{catalog.root}`. All figures are on each model's own "
-               "held-out test split; models trained on different data are not directly comparable.")
+    st.caption(f"{len(entries)} model(s) from the folder `{catalog.root.name}`. All figures are on each model's "
+               "own held-out test split; models trained on different data are not directly comparable.")
+    headline(entries)
     summary(entries)
     tabs = st.tabs(list(SECTIONS), key=SECTION_KEY, on_change="rerun")
     for tab, draw in zip(tabs, SECTIONS.values()):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, layout, loaders, overlay
+from dashboard import charts, layout, loaders, overlay, thresholds
 from dashboard.catalog import ModelEntry
 from dashboard.samples import LungBoxes, shipped_samples
 from pipeline import images
@@ -142,6 +142,8 @@ def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
     predicted = int(np.argmax(probabilities))
     left, right = st.columns([2, 1])
     left.plotly_chart(charts.probability_bars(probabilities, model.classes, f"{entry.name}: model outputs"))
+    with left:
+        thresholds.show(entry.name, probabilities, model.classes)
     class_name = right.selectbox("Explain the class", model.classes, index=predicted,
                                  key=f"explain-class-{entry.name}-{image.digest[:16]}",
                                  help="The predicted class is chosen first; pick another to compare.")
