@@ -27,8 +27,13 @@ STAGING_PREFIX = ".staging-"
 KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")  # what every .keras zip holds
 
 
+def _json_text(data: dict) -> str:
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Write a file of a folder no reader sees yet (a staging folder); else use ``replace_json``."""
+    path.write_text(_json_text(data), encoding="utf-8")
 
 
 def read_json(folder: Path, name: str, required: tuple[str, ...] = ()) -> dict:
@@ -56,11 +61,19 @@ def update_json(folder: Path, name: str, key: str, value) -> dict:
     return data
 
 
-def replace_json(folder: Path, name: str, data: dict) -> None:
+def replace_text(folder: str | Path, name: str, text: str) -> None:
     """Write ``folder/name`` in one rename, so a reader never sees half a file."""
-    staging = folder / f".{name}.tmp"
-    write_json(staging, data)
-    os.replace(staging, folder / name)
+    staging = Path(folder) / f".{name}.tmp"
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, Path(folder) / name)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def replace_json(folder: str | Path, name: str, data: dict) -> None:
+    replace_text(folder, name, _json_text(data))
 
 
 def read_config(folder: str | Path) -> dict:

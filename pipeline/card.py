@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import artifacts
 from .config import CARD_FILE, DISCLAIMER
 from .report import pct as _pct
 from .report import table as _table
@@ -92,8 +93,7 @@ def _targets_section(config: dict, metrics: dict, history: list[dict]) -> list[s
 
 def write_card(folder: str | Path, config: dict, metrics: dict) -> None:
     """Render the card of a model folder from ``config``, ``metrics`` and its history.csv."""
-    text = render_model_card(config, metrics, read_history(folder))
-    (Path(folder) / CARD_FILE).write_text(text, encoding="utf-8")
+    artifacts.replace_text(folder, CARD_FILE, render_model_card(config, metrics, read_history(folder)))
 
 
 def render_model_card(config: dict, metrics: dict, history: list[dict] | None = None) -> str:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
 
 from pipeline import artifacts, card
-from pipeline.config import CONFIG_FILE, METRICS_FILE
+from pipeline.config import CARD_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE
 from pipeline.errors import ArtifactError
 from pipeline.targets import read_history
 
@@ -144,3 +146,25 @@ def test_model_card_of_a_one_phase_run_names_one_learning_rate(models_dir):
     text = card.render_model_card(config, metrics)
     assert "learning rate 0.0001 (head) then 3e-05 (fine-tune)" in text
     assert "(patience 6); the weights of the lowest validation loss of the run (epoch 7) are kept" in text
+
+
+def test_a_card_write_that_fails_midway_keeps_the_old_card(tmp_path, monkeypatch):
+    folder = tmp_path / "SmallCNN"
+    shutil.copytree(REPO / "saved_models" / "SmallCNN", folder, ignore=shutil.ignore_patterns(MODEL_FILE))
+    old = (folder / CARD_FILE).read_text(encoding="utf-8")
+    config, metrics = artifacts.read_config(folder), artifacts.read_metrics(folder)
+    metrics["accuracy"] = 0.125
+    write_text = Path.write_text
+
+    def half_then_disk_full(path, text, *args, **kwargs):
+        write_text(path, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "write_text", half_then_disk_full)
+        with pytest.raises(OSError, match="No space"):
+            card.write_card(folder, config, metrics)
+    assert (folder / CARD_FILE).read_text(encoding="utf-8") == old
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")], "no staging file is left behind"
+    card.write_card(folder, config, metrics)
+    assert "12.5%" in (folder / CARD_FILE).read_text(encoding="utf-8")
