@@ -258,8 +258,10 @@ def split_indices(
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """Balanced weights n / (k * count_c): every class contributes equally to the loss."""
-    counts = np.bincount(labels, minlength=num_classes).astype(float)
-    present = counts > 0
-    weights = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
-    return {c: float(w) for c, w in enumerate(weights)}
+    """scikit-learn's balanced weights n / (k * count_c) over the k classes present, so every class
+    contributes equally to the loss; a class without images weighs 0."""
+    from sklearn.utils.class_weight import compute_class_weight  # training only: the app never loads it
+
+    present = np.unique(labels)
+    balanced = dict(zip(present.tolist(), compute_class_weight("balanced", classes=present, y=labels)))
+    return {c: float(balanced.get(c, 0.0)) for c in range(num_classes)}

@@ -11,26 +11,27 @@ from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, MIN_SUBGROUP_SUPPORT
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
     """k x k counts, rows = true class, columns = predicted class."""
-    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(y_true, y_pred, labels=np.arange(k))
 
 
-def _recall_f1_from_confusion(cm: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per-class recall (all k) and macro-F1 over ``labels``, from a confusion matrix."""
-    tp = np.diag(cm).astype(float)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return recall, float(f1[labels].mean())
+def recall_and_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and F1 of each class 0..k-1, 0 where a class is never true (recall) or never true nor predicted (F1).
+    A macro-F1 is the mean of F1 over the classes it counts, as scikit-learn's ``f1_score(average="macro")``."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    _, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=np.arange(k), zero_division=0)
+    return recall, f1
 
 
-def specificity(cm: np.ndarray) -> np.ndarray:
+def specificity(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
     """TN / (TN + FP) per class, one-vs-rest."""
-    total = cm.sum()
-    tp, fp, fn = np.diag(cm), cm.sum(axis=0) - np.diag(cm), cm.sum(axis=1) - np.diag(cm)
-    tn = total - tp - fp - fn
-    return np.divide(tn, tn + fp, out=np.zeros(len(cm)), where=(tn + fp) > 0)
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    per_class = multilabel_confusion_matrix(y_true, y_pred, labels=np.arange(k))
+    tn, fp = per_class[:, 0, 0], per_class[:, 0, 1]
+    return np.divide(tn, tn + fp, out=np.zeros(k), where=(tn + fp) > 0)
 
 
 def calibration(y_true: np.ndarray, probs: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[float, list[dict]]:
@@ -59,17 +60,17 @@ def bootstrap_intervals(
     rng = np.random.default_rng(seed)
     labels = np.unique(np.concatenate([y_true, y_pred]))
     n = len(y_true)
-    acc, f1, recall = np.empty(samples), np.empty(samples), np.empty((samples, k))
-    for s in range(samples):
-        idx = rng.integers(0, n, n)
-        cm = confusion(y_true[idx], y_pred[idx], k)
-        acc[s] = np.trace(cm) / n
-        recall[s], f1[s] = _recall_f1_from_confusion(cm, labels)
+    idx = np.stack([rng.integers(0, n, n) for _ in range(samples)])
+    # Resample s gets the classes s*k..s*k+k-1, so that one scikit-learn call scores every resample.
+    offset = (np.arange(samples) * k)[:, None]
+    recall, f1 = recall_and_f1((y_true[idx] + offset).ravel(), (y_pred[idx] + offset).ravel(), samples * k)
+    recall, f1 = recall.reshape(samples, k), f1.reshape(samples, k)
+    acc = np.mean(y_true[idx] == y_pred[idx], axis=1)
 
     def interval(values: np.ndarray) -> list[float]:
         return [float(v) for v in np.percentile(values, [2.5, 97.5], axis=0)]
 
-    return {"accuracy": interval(acc), "macro_f1": interval(f1),
+    return {"accuracy": interval(acc), "macro_f1": interval(f1[:, labels].mean(axis=1)),
             "recall": [interval(recall[:, c]) for c in range(k)]}
 
 
@@ -105,7 +106,7 @@ def compute_metrics(
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=range(k), zero_division=0
     )
-    spec = specificity(cm)
+    spec = specificity(y_true, y_pred, k)
     aucs = [_auc(y_true == c, probs[:, c]) for c in range(k)]
     per_class = {
         name: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
@@ -149,11 +150,11 @@ def per_group_metrics(
         mask = groups == group
         t, p = y_true[mask], y_pred[mask]
         cm = confusion(t, p, k)
-        recall, macro_f1 = _recall_f1_from_confusion(cm, np.unique(t))
+        recall, f1 = recall_and_f1(t, p, k)
         out[str(group)] = {
             "n_images": int(mask.sum()),
             "accuracy": float(np.mean(t == p)),
-            "macro_f1": macro_f1,
+            "macro_f1": float(f1[np.unique(t)].mean()),
             "recall": {class_names[c]: float(recall[c]) for c in range(k) if cm[c].sum() > 0},
             "support": {class_names[c]: int(cm[c].sum()) for c in range(k) if cm[c].sum() > 0},
         }

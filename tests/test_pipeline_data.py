@@ -135,6 +135,7 @@ def test_split_rejects_bad_fractions():
 def test_balanced_class_weights():
     weights = data.class_weights(np.array([0, 0, 0, 1]), 2)
     assert weights == pytest.approx({0: 4 / 6, 1: 2.0})
+    assert data.class_weights(np.array([2, 0, 0, 0]), 3) == pytest.approx({0: 4 / 6, 1: 0.0, 2: 2.0})
 
 
 def test_limit_per_class(image_folder):

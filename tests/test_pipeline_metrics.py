@@ -52,6 +52,39 @@ def test_bootstrap_interval_holds_the_estimate_and_is_seeded(result):
     assert again == result["ci95"]
 
 
+def _labels_and_predictions(n: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    y_true, y_pred = rng.integers(0, 3, n), rng.integers(0, 3, n)
+    return y_true, np.where(y_pred == 2, 1, y_pred)  # class C is never predicted
+
+
+def test_the_bootstrap_scores_every_resample_as_scikit_learn_does():
+    from sklearn.metrics import f1_score, recall_score
+
+    y_true, y_pred = _labels_and_predictions()
+    rng, labels = np.random.default_rng(3), np.unique(np.r_[y_true, y_pred])
+    resamples = [rng.integers(0, len(y_true), len(y_true)) for _ in range(40)]
+    f1 = [f1_score(y_true[i], y_pred[i], labels=labels, average="macro", zero_division=0) for i in resamples]
+    recall = [recall_score(y_true[i], y_pred[i], labels=range(3), average=None, zero_division=0) for i in resamples]
+    accuracy = [np.mean(y_true[i] == y_pred[i]) for i in resamples]
+    out = metrics.bootstrap_intervals(y_true, y_pred, 3, samples=40, seed=3)
+    assert out["macro_f1"] == np.percentile(f1, [2.5, 97.5]).tolist()
+    assert out["recall"] == np.percentile(recall, [2.5, 97.5], axis=0).T.tolist()
+    assert out["accuracy"] == np.percentile(accuracy, [2.5, 97.5]).tolist()
+
+
+def test_group_figures_and_specificity_are_scikit_learns():
+    from sklearn.metrics import f1_score, multilabel_confusion_matrix
+
+    y_true, y_pred = _labels_and_predictions()
+    groups = np.where(np.arange(len(y_true)) % 3 == 0, "a", "b")
+    for name, figures in metrics.per_group_metrics(y_true, y_pred, groups, CLASSES).items():
+        t, p = y_true[groups == name], y_pred[groups == name]
+        assert figures["macro_f1"] == f1_score(t, p, labels=np.unique(t), average="macro", zero_division=0)
+    (tn, fp), _ = multilabel_confusion_matrix(y_true, y_pred).transpose(1, 2, 0)
+    assert metrics.specificity(y_true, y_pred, 3).tolist() == (tn / (tn + fp)).tolist()
+
+
 def test_perfect_predictions_have_point_intervals():
     y = np.array([0, 1, 2] * 5)
     out = metrics.compute_metrics(y, np.eye(3)[y], CLASSES, bootstrap_samples=50)
