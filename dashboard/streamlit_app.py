@@ -29,6 +29,7 @@ page = st.navigation([
     st.Page(VIEWS / "compare.py", title="Compare models", icon=":material/leaderboard:", url_path="compare",
             default=True),
     st.Page(VIEWS / "explain.py", title="Explain an X-ray", icon=":material/visibility:", url_path="explain"),
+    st.Page(VIEWS / "evaluate.py", title="Evaluate your X-rays", icon=":material/fact_check:", url_path="evaluate"),
     st.Page(VIEWS / "data.py", title="Data and augmentation", icon=":material/dataset:", url_path="data"),
     st.Page(VIEWS / "cards.py", title="Model cards", icon=":material/description:", url_path="cards"),
 ])

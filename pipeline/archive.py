@@ -118,14 +118,23 @@ def _wanted(name: str) -> bool:
     return not hidden and not any(part in SKIPPED_FOLDERS for part in parts[:-1])
 
 
-def folder_label(name: str) -> str | None:
+def class_folder(name: str) -> PurePosixPath | None:
     """The class folder of ``<...>/<Class>/images/<file>`` or ``<...>/<Class>/<file>``; None at the top."""
-    parents = PurePosixPath(name).parts[:-1]
-    if parents and parents[-1].lower() == "images":
-        parents = parents[:-1]
-    if not parents:
-        return None
-    return canonical_class(parents[-1]) or parents[-1]
+    parents = PurePosixPath(name).parent
+    if parents.name.lower() == "images":
+        parents = parents.parent
+    return parents if parents.name else None
+
+
+def folder_labels(names: list[str]) -> dict[str, str]:
+    """Image path -> its class folder's name (canonical where it is a class), for every image in a class folder.
+
+    A folder that holds class folders (a top folder of the archive) is no class of its own: images directly
+    in it stay unlabelled."""
+    folders = {name: class_folder(name) for name in names}
+    containers = {parent for folder in folders.values() if folder for parent in folder.parents}
+    return {name: canonical_class(folder.name) or folder.name for name, folder in folders.items()
+            if folder is not None and folder not in containers}
 
 
 def _column(fields: list[str], names: tuple[str, ...]) -> str | None:
@@ -164,9 +173,10 @@ def read_labelled_zip(data: bytes) -> LabelledArchive:
         from_csv: dict[str, str] = {}
         for table in tables:
             from_csv.update(csv_labels(table.filename, _read(archive, table)))
+        from_folders = folder_labels([m.filename for m in images])
         labelled, unlabelled, used = [], [], set()
         for member in images:
-            label = from_csv.get(member.filename) or folder_label(member.filename)
+            label = from_csv.get(member.filename) or from_folders.get(member.filename)
             if label is None:
                 unlabelled.append(member.filename)
                 continue

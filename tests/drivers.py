@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "streamlit_app.py"
-PAGES = ("views/compare.py", "views/explain.py", "views/data.py", "views/cards.py")
+PAGES = ("views/compare.py", "views/explain.py", "views/data.py", "views/cards.py", "views/evaluate.py")
 MODELS_DIR_VAR = "XRAY_MODELS_DIR"
 PAGE_TIMEOUT_S = 120  # the first run of a page that loads TensorFlow and a model
 CHROMIUM = Path("/usr/bin/chromium")
