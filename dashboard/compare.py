@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline import shortcuts
+from pipeline.config import AUDIT_TARGET_DATA, TARGETS
+
 from .catalog import ModelEntry
 
 MB = 1024 * 1024
@@ -128,14 +131,39 @@ def named_intervals(named: dict[str, dict], metric: str) -> pd.DataFrame:
 
 
 def per_group_table(entries: list[ModelEntry], key: str = "per_source", column: str = "source") -> pd.DataFrame:
-    """Test metrics per group (``per_source`` or ``per_subgroup`` of metrics.json), else empty."""
+    """Test metrics per group (``per_source``, ``per_chain`` or ``per_subgroup`` of metrics.json), else empty.
+    Metrics written before ``per_chain`` existed give their sources as chains."""
     rows = []
     for entry in entries:
-        for group, values in ((entry.metrics or {}).get(key) or {}).items():
+        metrics = entry.metrics or {}
+        groups = shortcuts.per_chain(metrics) if key == "per_chain" else metrics.get(key) or {}
+        for group, values in groups.items():
             row = {"model": entry.name, column: group, "test images": values.get("n_images"),
                    "accuracy": values.get("accuracy"), "macro-F1": values.get("macro_f1")}
             row.update({f"recall {name}": value for name, value in (values.get("recall") or {}).items()})
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def shortcut_table(entries: list[ModelEntry]) -> pd.DataFrame:
+    """One row per model: the recall of each target class inside each processing chain (test split) and
+    on the lung-boxes audit X-rays by their own labels; the classes are those of the targets."""
+    chain_classes = [name for metric, name, _ in TARGETS if metric == "chain_recall"]
+    audit_classes = [name for metric, name, _ in TARGETS if metric == "audit_recall"]
+    rows = []
+    for entry in entries:
+        metrics = entry.metrics or {}
+        row = {"model": entry.name}
+        for name in chain_classes:
+            recalls = shortcuts.chain_recalls(metrics, name)
+            row.update({f"{name} recall, chain {chain}": recall for chain, (recall, _) in recalls.items()})
+            lowest = shortcuts.lowest_chain_recall(metrics, name)  # over chains with enough images
+            row[f"{name} recall, lowest chain"] = lowest[1] if lowest else np.nan
+        for name in audit_classes:
+            found = shortcuts.audit_recall(metrics, name)
+            row[f"{name} recall, {AUDIT_TARGET_DATA} X-rays"] = found[0] if found else np.nan  # numbers stay numbers
+            row[f"{AUDIT_TARGET_DATA} {name} X-rays"] = found[1] if found else np.nan
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

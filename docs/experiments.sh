@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Generalization experiments: MobileNet from ImageNet weights, one training budget for every
-# recipe, fixed seeds. Each run is trained, evaluated on its test split and audited by the
-# pipeline's own CLI; its config.json and metrics.json are kept under docs/experiments/<run>/
-# and docs/EXPERIMENTS.md is generated from them.
+# recipe, fixed seeds. Each run is trained (scoring its validation and test splits) and audited by
+# the pipeline's own CLI; its config.json and metrics.json are kept under docs/experiments/<run>/
+# and docs/EXPERIMENTS.md is generated from them. It compares the recipes on the validation split
+# only: the test split and the lung-boxes audit hold targets, so they choose nothing (the audit's
+# figures stay in each run's metrics.json, to look at the maps).
 #
 #   docs/experiments.sh DATA_DIR WEIGHTS LUNG_BOXES RUN...      RUN = <recipe>-<seed>, e.g. robust-42
 #   docs/experiments.sh --report                                 only regenerate docs/EXPERIMENTS.md

@@ -149,6 +149,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
           f"accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}")
     for name, m in result["per_class"].items():
         print(f"  {name:16s} recall {m['recall']:.4f}  precision {m['precision']:.4f}  support {m['support']}")
+    # A chain is the manifest's chain column, else the source: then the chains are the sources.
+    kinds = ["per_chain"] + (["per_source"] if result.get("chains_from") == config.CHAIN_COLUMN else [])
+    for kind in (k for k in kinds if result.get(k)):
+        print("recall per class in each " + ("processing chain (from the manifest's "
+              f"{result['chains_from']} column)" if kind == "per_chain" else "source") + ":")
+        for group, m in result[kind].items():
+            print(f"  {group}: " + ", ".join(f"{c} {r:.4f} (n={m['support'][c]})" for c, r in m["recall"].items()))
 
 
 def run_audit(args: argparse.Namespace) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import artifacts
-from .config import CARD_FILE, DISCLAIMER
+from .config import AUDIT_TARGET_DATA, CARD_FILE, DISCLAIMER
 from .report import pct as _pct
 from .report import table as _table
-from .targets import check_targets, how_training_ended, read_history, start_kind, validation_accuracy
+from .shortcuts import audit_recall, chain_recalls, chains_from, per_chain, single_chain_classes
+from .targets import check_targets, how_training_ended, read_history, validation_accuracy
+
+SPLIT_KEY_NAMES = {"group": "near-duplicate groups", "patient": "patients"}
 
 
 def _ci(interval: list[float] | None) -> str:
@@ -80,13 +83,75 @@ def _precision(config: dict) -> str:
     return "" if policy == "float32" else f", computing in `{policy}` (the saved model computes in float32)"
 
 
+def _split_lines(config: dict) -> list[str]:
+    keys = config.get("split_keys", ["group"])  # folders written before patients were read kept groups
+    kept = " and ".join(SPLIT_KEY_NAMES.get(k, k) for k in keys) or "no groups (the data named none)"
+    lines = [f"- Split {config.get('split', '')}, seed {config.get('seed')}; {kept} kept inside one split."]
+    if "group" in keys:
+        lines.append("- Copies of one X-ray (near-duplicates, and one picture exported through two processing "
+                     "chains) share a group, so they stay in one split; every figure counts each copy as one image.")
+    return lines
+
+
+def _group_table(groups: dict, column: str) -> str:
+    rows = [[g, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"]),
+             ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())] for g, m in groups.items()]
+    return _table([column, "images", "accuracy", "macro-F1 (classes present)", "recall per class"], rows)
+
+
+def _validation_section(metrics: dict) -> list[str]:
+    validation = metrics.get("validation")
+    if not validation:
+        return ["## Validation metrics", "- Not recorded: this model was trained before training scored its "
+                "validation split, so nothing about it can be chosen on validation figures."]
+    recalls = ", ".join(f"{c} {_pct(m['recall'])}" for c, m in validation["per_class"].items())
+    lines = ["## Validation metrics",
+             "The figures that choose recipes and operating points (`val_predictions.csv`); the test split "
+             "below is scored once and chooses nothing.",
+             f"- Accuracy {_pct(validation['accuracy'])}, macro-F1 {_pct(validation['macro_f1'])}"
+             f"{_ci(validation.get('ci95', {}).get('macro_f1'))} on {validation['n_images']} images; recall {recalls}."]
+    if per_chain(validation):
+        lines += ["### Per processing chain (validation split)", _group_table(per_chain(validation), "chain")]
+    return lines
+
+
+def _shortcut_section(metrics: dict) -> list[str]:
+    classes, lines = list(metrics["per_class"]), ["### Shortcut checks"]
+    chains = per_chain(metrics)
+    if chains:
+        origin = ("the manifest's `chain` column" if chains_from(metrics) == "chain"
+                  else "the image's data source: the manifest has no `chain` column")
+        recalls = {c: chain_recalls(metrics, c) for c in classes}
+        rows = [[chain] + [f"{_pct(recalls[c][chain][0])} (n={recalls[c][chain][1]})" if chain in recalls[c] else "-"
+                           for c in classes] for chain in chains]
+        lines += [f"Recall of each class inside each processing chain (a chain is {origin}). A model that reads "
+                  "the chain instead of the lungs recalls a class well in one chain and poorly in another.",
+                  _table(["chain", *classes], rows),
+                  *(f"- Every {name} test image comes through `{chain}`: the test split cannot show whether the "
+                    f"model tells {name} from that chain." for name, chain in single_chain_classes(metrics).items())]
+    audited = {c: found for c in classes if (found := audit_recall(metrics, c, data=None))}
+    data = (metrics.get("lung_attention") or {}).get("data_dir")
+    lines += [f"- {c} recall on the `{data}` X-rays of the lung-attention audit, by their own labels: "
+              f"{_pct(recall)} (n={n})." for c, (recall, n) in audited.items()]
+    if not metrics.get("lung_attention"):
+        lines.append(f"- Not audited: `python -m pipeline audit` on the `{AUDIT_TARGET_DATA}` X-rays adds the "
+                     "recall on X-rays from outside the training split.")
+    return lines
+
+
+def _reached(result) -> str:
+    if result.reached is None:
+        return f"not measured ({result.missing})"
+    return _pct(result.reached) + _ci(result.interval) + (f" (n={result.support})" if result.support else "")
+
+
 def _targets_section(config: dict, metrics: dict, history: list[dict]) -> list[str]:
-    rows = [[f"{r.name} >= {_pct(r.minimum)}", _pct(r.reached) + _ci(r.interval), "yes" if r.met else "**no**"]
+    rows = [[f"{r.name} >= {_pct(r.minimum)}", _reached(r), "yes" if r.met else "**no**"]
             for r in check_targets(config, metrics)]
-    start = "trained from scratch" if start_kind(config) == "from scratch" else "starting from pretrained weights"
     ended = how_training_ended(config, history)
     accuracy = ", ".join(_pct(value) for value in validation_accuracy(history))
-    return ["## Targets", f"The project's targets on the test split for a model {start}:",
+    return ["## Targets", f"The project's targets for {config['backbone']}, on the test split and on the "
+            f"`{AUDIT_TARGET_DATA}` X-rays of the lung-attention audit:",
             _table(["target", "reached", "met"], rows), *([f"- How training ended: {ended}"] if ended else []),
             *([f"- Validation accuracy by epoch: {accuracy}."] if accuracy else [])]
 
@@ -118,7 +183,7 @@ def render_model_card(config: dict, metrics: dict, history: list[dict] | None = 
            "so this model cannot predict it." if data.get("missing_classes") else ""),
         *(f"- Source `{name}`: {_counts(per_class)} images." for name, per_class in data.get("sources", {}).items()),
         f"- Unreadable files skipped: {data.get('skipped_files', 0)}.",
-        f"- Split {config.get('split', '')}, seed {config.get('seed')}, near-duplicate groups kept in one split.",
+        *_split_lines(config),
         _table(["split", *classes], split_rows),
         "## Training",
         f"- Backbone weights at start: `{config.get('weights')}`; input {config['input_size']} px, "
@@ -127,6 +192,7 @@ def render_model_card(config: dict, metrics: dict, history: list[dict] | None = 
         _recipe(config),
         f"- Hardware: {config.get('hardware', {}).get('description', 'unknown')}; "
         f"training time {config.get('training_seconds', 0) / 60:.1f} min{_precision(config)}.",
+        *_validation_section(metrics),
         "## Test metrics",
         f"- Accuracy {_pct(metrics['accuracy'])}{_ci(ci.get('accuracy'))}, "
         f"macro-F1 {_pct(metrics['macro_f1'])}{_ci(ci.get('macro_f1'))}, "
@@ -140,13 +206,12 @@ def render_model_card(config: dict, metrics: dict, history: list[dict] | None = 
                         f"{worst['support']} test images of `{worst['group']}` (overall recall of {worst['class']}: "
                         f"{_pct(metrics['per_class'][worst['class']]['recall'])}).")
     group_tables = (("per_subgroup", "Per subgroup", "subgroup"), ("per_source", "Per data source", "source"))
+    if chains_from(metrics) == "chain":
+        group_tables += (("per_chain", "Per processing chain", "chain"),)
     for key, title, column in group_tables:
         if metrics.get(key):
-            rows = [[g, str(m["n_images"]), _pct(m["accuracy"]), _pct(m["macro_f1"]),
-                     ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())]
-                    for g, m in metrics[key].items()]
-            header = [column, "images", "accuracy", "macro-F1 (classes present)", "recall per class"]
-            sections += [f"### {title}", _table(header, rows)]
+            sections += [f"### {title}", _group_table(metrics[key], column)]
+    sections += _shortcut_section(metrics)
     sections += _targets_section(config, metrics, history or [])
     if metrics.get("lung_attention"):
         sections += _lung_attention_section(metrics["lung_attention"])

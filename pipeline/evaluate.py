@@ -39,28 +39,35 @@ def inference_ms(model: keras.Model, repeats: int = TIMING_REPEATS) -> float:
 
 
 def evaluate_samples(
-    model: keras.Model, classes: list[str], samples: list[data.Sample], root: Path, batch_size: int = 32
+    model: keras.Model, classes: list[str], samples: list[data.Sample], root: Path, batch_size: int = 32,
+    time_inference: bool = True,
 ) -> tuple[dict, list[dict]]:
-    """Metrics (with per-source figures when the samples know their source) and prediction rows."""
+    """Metrics (with per-source and per-chain figures when the samples know their source or chain)
+    and prediction rows (with a ``chain`` column where the manifest names chains)."""
     probs = predict_samples(model, samples, batch_size)
     labels = np.array([s.label for s in samples])
     sources = [s.source for s in samples]
+    named_chains = any(s.chain for s in samples)
     result = metrics.score_predictions(labels, probs, classes,
                                        [s or "unknown" for s in sources] if any(sources) else None,
-                                       [dict(s.subgroups) for s in samples])
-    result["inference_ms_per_image"] = inference_ms(model)
+                                       [dict(s.subgroups) for s in samples],
+                                       [s.processing_chain or "unknown" for s in samples] if named_chains else None)
+    if time_inference:
+        result["inference_ms_per_image"] = inference_ms(model)
     rows = []
     for sample, p in zip(samples, probs):
         row = {"path": Path(sample.path).relative_to(root).as_posix(), "label": classes[sample.label],
-               "predicted": classes[int(p.argmax())], "source": sample.source or "", **dict(sample.subgroups)}
+               "predicted": classes[int(p.argmax())], "source": sample.source or "",
+               **({"chain": sample.processing_chain or ""} if named_chains else {}), **dict(sample.subgroups)}
         row.update({f"p_{name}": round(float(v), 6) for name, v in zip(classes, p)})
         rows.append(row)
     log.info("accuracy %.4f, macro-F1 %.4f on %d images", result["accuracy"], result["macro_f1"], len(samples))
     return result, rows
 
 
-def write_predictions(folder: Path, rows: list[dict]) -> None:
-    with (folder / PREDICTIONS_FILE).open("w", newline="", encoding="utf-8") as handle:
+def write_predictions(folder: Path, rows: list[dict], name: str = PREDICTIONS_FILE) -> None:
+    """Write prediction rows as ``folder/name`` (predictions.csv: test split; val_predictions.csv: validation)."""
+    with (folder / name).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="")
         writer.writeheader()
         writer.writerows(rows)

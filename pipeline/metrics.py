@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, MIN_SUBGROUP_SUPPORT
+from .config import BOOTSTRAP_SAMPLES, CALIBRATION_BINS, CHAIN_COLUMN, MIN_SUBGROUP_SUPPORT, VALIDATION_KEYS
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
@@ -167,18 +167,29 @@ def score_predictions(
     class_names: Sequence[str],
     sources: Sequence[str] | None = None,
     subgroups: Sequence[dict[str, str]] | None = None,
+    chains: Sequence[str] | None = None,
 ) -> dict:
-    """Test metrics with figures per source and per subgroup and the worst subgroup recall."""
+    """Metrics with figures per source, per processing chain and per subgroup, and the worst subgroup recall.
+
+    ``chains`` are processing chains the data names apart from its sources (a manifest ``chain``
+    column); without them each source is its own chain, and ``per_chain`` repeats ``per_source``.
+    ``chains_from`` says which."""
     y_true, probs = np.asarray(y_true, dtype=int), np.asarray(probs, dtype=float)
     result = compute_metrics(y_true, probs, class_names, sources)
+    y_pred = probs.argmax(axis=1)
+    if chains is not None:
+        result["per_chain"] = per_group_metrics(y_true, y_pred, np.asarray(chains), class_names)
+        result["chains_from"] = CHAIN_COLUMN
+    elif "per_source" in result:
+        result["per_chain"], result["chains_from"] = result["per_source"], "source"
     columns = sorted({column for groups in subgroups or [] for column in groups})
     if columns:
-        y_pred = probs.argmax(axis=1)
         result["per_subgroup"] = {
             f"{column}={value}": figures for column in columns
             for value, figures in per_group_metrics(
                 y_true, y_pred, np.array([g.get(column, "unknown") for g in subgroups]), class_names).items()}
-    groups = {**result.get("per_source", {}), **result.get("per_subgroup", {})}
+    groups = {**result.get("per_source", {}), **(result["per_chain"] if chains is not None else {}),
+              **result.get("per_subgroup", {})}
     result["worst_subgroup_recall"] = worst_recall(groups) if groups else None
     return result
 
@@ -189,3 +200,9 @@ def worst_recall(groups: dict, min_support: int = MIN_SUBGROUP_SUPPORT) -> dict 
                   for group, values in groups.items() for name, recall in values["recall"].items()
                   if values["support"][name] >= min_support]
     return min(candidates, key=lambda c: c["recall"]) if candidates else None
+
+
+def validation_summary(result: dict) -> dict:
+    """What metrics.json keeps of the validation split's metrics: the figures recipes and
+    operating points are chosen on, so that the test split is scored once."""
+    return {key: result[key] for key in VALIDATION_KEYS if key in result}

@@ -1,4 +1,4 @@
-"""Which test-split targets a saved model meets, and how its training ended (no TensorFlow)."""
+"""Which targets a saved model meets, and how its training ended (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -6,38 +6,56 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import HISTORY_FILE, RANDOM_WEIGHTS, TARGETS
+from .config import AUDIT_TARGET_DATA, HISTORY_FILE, MIN_SUBGROUP_SUPPORT, TARGETS
+from .shortcuts import audit_recall, chain_recalls
 
 
 @dataclass(frozen=True)
 class TargetResult:
-    name: str  # e.g. "macro-F1" or "COVID recall"
+    name: str  # e.g. "macro-F1" or "Normal recall in chain `kermany`"
     minimum: float
-    reached: float
-    interval: list[float] | None  # 95% bootstrap interval of ``reached``
+    reached: float | None  # None: not measured (``missing`` says why)
+    interval: list[float] | None = None  # 95% bootstrap interval of ``reached``
+    support: int | None = None  # images behind ``reached`` where it is a recall of a part of the data
+    missing: str = ""
 
     @property
     def met(self) -> bool:
-        return self.reached >= self.minimum
+        return self.reached is not None and self.reached >= self.minimum
 
 
-def start_kind(config: dict) -> str:
-    """ "from scratch" for a model that started from random weights, else "pretrained"."""
-    return "from scratch" if config.get("weights") == RANDOM_WEIGHTS else "pretrained"
+def _macro_f1(metrics: dict, _: str | None, minimum: float) -> list[TargetResult]:
+    return [TargetResult("macro-F1", minimum, metrics["macro_f1"], metrics.get("ci95", {}).get("macro_f1"))]
+
+
+def _chain_recall(metrics: dict, name: str, minimum: float) -> list[TargetResult]:
+    recalls = chain_recalls(metrics, name, MIN_SUBGROUP_SUPPORT)
+    if not recalls:
+        return [TargetResult(f"{name} recall in each processing chain", minimum, None,
+                             missing=f"no chain holds {MIN_SUBGROUP_SUPPORT} test images of {name}")]
+    return [TargetResult(f"{name} recall in chain `{chain}`", minimum, recall, support=support)
+            for chain, (recall, support) in recalls.items()]
+
+
+def _audit_recall(metrics: dict, name: str, minimum: float) -> list[TargetResult]:
+    found = audit_recall(metrics, name)
+    label = f"{name} recall on the `{AUDIT_TARGET_DATA}` X-rays"
+    if found is None:
+        return [TargetResult(label, minimum, None, missing=f"not audited on `{AUDIT_TARGET_DATA}`")]
+    return [TargetResult(label, minimum, found[0], support=found[1])]
+
+
+MEASURES = {"macro_f1": _macro_f1, "chain_recall": _chain_recall, "audit_recall": _audit_recall}
 
 
 def check_targets(config: dict, metrics: dict) -> list[TargetResult]:
-    """The targets for how ``config`` started, with what ``metrics`` reached (absent classes are skipped)."""
-    results, ci = [], metrics.get("ci95", {})
-    for metric, cls, minimum in TARGETS[start_kind(config)]:
-        if cls is None:
-            results.append(TargetResult("macro-F1" if metric == "macro_f1" else metric, minimum,
-                                        metrics[metric], ci.get(metric)))
-        elif cls in metrics["per_class"]:
-            intervals = ci.get(metric) or []
-            index = list(metrics["per_class"]).index(cls)
-            results.append(TargetResult(f"{cls} {metric}", minimum, metrics["per_class"][cls][metric],
-                                        intervals[index] if index < len(intervals) else None))
+    """Every target of ``config``'s backbone, with what ``metrics`` reached (a target on a class the
+    model lacks is skipped; one that was not measured has ``reached`` None)."""
+    results = []
+    for metric, name, minimums in TARGETS:
+        if name is None or name in metrics["per_class"]:
+            minimum = minimums.get(str(config.get("backbone")), minimums["*"])
+            results += MEASURES[metric](metrics, name, minimum)
     return results
 
 

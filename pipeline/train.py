@@ -20,7 +20,7 @@ import numpy as np
 import sklearn
 import tensorflow as tf
 
-from . import artifacts, card, data, evaluate
+from . import artifacts, card, data, evaluate, metrics
 from .augment import build_augmentation
 from .backbones import get_backbone
 from .config import (
@@ -42,6 +42,7 @@ from .config import (
     METRICS_FILE,
     MODEL_FILE,
     RANDOM_WEIGHTS,
+    VAL_PREDICTIONS_FILE,
 )
 from .distribute import (
     distribution_strategy,
@@ -249,7 +250,8 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         dataset = data.limit_per_class(dataset, opts.limit_per_class, opts.seed)
     if len(dataset.classes) < 2:
         raise DataError(f"need at least two classes to train, found {dataset.classes} in {dataset.root}")
-    splits = data.split_indices(dataset.labels, [s.group for s in dataset.samples], opts.split, opts.seed)
+    splits = data.split_indices(dataset.labels, [s.group for s in dataset.samples], opts.split, opts.seed,
+                                [s.patient for s in dataset.samples])
     parts = {name: [dataset.samples[i] for i in idx] for name, idx in splits.items()}
     train_s, val_s, test_s = parts["train"], parts["val"], parts["test"]
     batch = opts.batch_size * strategy.num_replicas_in_sync
@@ -276,7 +278,11 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         model = as_float32(model)  # evaluated and saved as the dashboard will run it
     seconds = clock.total()
     # Every worker takes part in prediction (it is a collective under several workers).
+    # The validation split's figures choose recipes and operating points; the test split is scored once.
+    validation, val_rows = evaluate.evaluate_samples(model, dataset.classes, val_s, dataset.root, opts.batch_size,
+                                                     time_inference=False)
     results, rows = evaluate.evaluate_samples(model, dataset.classes, test_s, dataset.root, opts.batch_size)
+    results["validation"] = metrics.validation_summary(validation)
     if not chief:
         log.info("worker %s done; the chief writes the model", worker)
         return Path(opts.out) / spec.name
@@ -288,7 +294,8 @@ def _train(opts: TrainOptions, policy: str) -> Path:
                  "counts": {name: dataset.counts(idx) for name, idx in splits.items()},
                  "missing_classes": [c for c in CANONICAL_CLASSES if c not in dataset.classes],
                  "skipped_files": len(dataset.skipped), **dataset.composition()},
-        "split": list(opts.split), "seed": opts.seed, "batch_size": opts.batch_size,
+        "split": list(opts.split), "split_keys": data.split_keys(dataset.samples), "seed": opts.seed,
+        "batch_size": opts.batch_size,
         "epochs_requested": {"head": opts.epochs, "fine_tune": opts.fine_tune_epochs},
         "epochs_run": {"head": head_epochs, "fine_tune": tune_epochs},
         "kept_epoch": kept,
@@ -308,6 +315,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         artifacts.write_json(folder / CONFIG_FILE, config)
         artifacts.write_json(folder / METRICS_FILE, results)
         evaluate.write_predictions(folder, rows)
+        evaluate.write_predictions(folder, val_rows, VAL_PREDICTIONS_FILE)
         _write_history(work, folder / HISTORY_FILE)
         card.write_card(folder, config, results)
     shutil.rmtree(work.parent, ignore_errors=True)

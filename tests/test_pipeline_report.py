@@ -12,6 +12,8 @@ from pipeline import report
 from pipeline.__main__ import main
 from pipeline.errors import ArtifactError
 
+EARLIER_FORMAT_NOTE = "> **Earlier format: these tables compare recipes on the test split.**"
+
 
 def copy_runs(models_dir, target, seeds=(1, 2)):
     """Copies of the tiny models' config and metrics as experiment runs, one per seed."""
@@ -37,17 +39,40 @@ def test_comparison_table_has_one_row_per_model_with_its_figures(models_dir):
         assert report.pct(metrics["macro_f1"]) in row and report.pct(metrics["accuracy"]) in row
 
 
-def test_experiment_means_average_the_seeds(models_dir, tmp_path):
+def test_experiment_means_average_the_seeds_on_the_validation_split(models_dir, tmp_path):
     runs = copy_runs(models_dir, tmp_path / "runs")
     (runs / "README.md").write_text("# Our experiments\n\nWhat each recipe is.")
     text = report.experiments_document(runs)
-    assert text.index("# Our experiments") < text.index("## Mean over seeds")
-    means = text.split("## Every run")[0]
+    assert text.index("# Our experiments") < text.index("## Mean over seeds (validation split)")
+    means = text.split("## Every run (validation split)")[0]
     for name in ("MobileNet", "SmallCNN"):
-        f1 = json.loads((models_dir / name / "metrics.json").read_text())["macro_f1"]
+        f1 = json.loads((models_dir / name / "metrics.json").read_text())["validation"]["macro_f1"]
         row = next(line for line in means.splitlines() if line.startswith(f"| {name}, augmentation"))
-        assert f"| 2 | {report.pct(f1)} |" in row, "two identical seeds average to the same macro-F1"
+        assert f"| 2 | {report.pct(f1)} |" in row, "two identical seeds average to the same validation macro-F1"
     assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in text.splitlines()) == 4
+    assert "val macro-F1 (95% CI)" in text and "val Normal recall, chain source-0" in text
+    assert "no validation figures" not in text
+
+
+def _edit_metrics(run, edit) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    edit(metrics)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_experiments_never_show_test_figures_and_name_runs_without_validation(models_dir, tmp_path):
+    runs = copy_runs(models_dir, tmp_path / "runs")
+    for run in runs.iterdir():  # test figures that no validation figure equals
+        _edit_metrics(run, lambda m: m.update(macro_f1=0.1234) or m["per_class"]["COVID"].update(recall=0.0123))
+    _edit_metrics(runs / "SmallCNN-2", lambda m: m.pop("validation"))
+    text = report.experiments_tables(runs)
+    assert "12.3%" not in text and "1.2%" not in text, "a test figure leaked into the recipe comparison"
+    assert "1 of 4 runs have no validation figures" in text and ": SmallCNN-2." in text
+    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in text.splitlines()) == 3
+    for run in runs.iterdir():
+        _edit_metrics(run, lambda m: m.pop("validation", None))
+    text = report.experiments_tables(runs)
+    assert text.startswith("4 of 4 runs have no validation figures") and "## Mean over seeds" not in text
 
 
 def test_subgroup_columns_appear_for_classes_in_several_subgroups():
@@ -77,9 +102,15 @@ def test_cli_updates_a_readme_and_reports_a_folder_without_runs(models_dir, tmp_
 
 
 def test_the_experiments_document_is_the_generated_one():
+    """Runs from before validation scoring keep their earlier test-split tables under a note saying so;
+    once every run has validation figures the document must be the generated one."""
     from conftest import REPO
 
     runs = REPO / "docs" / "experiments"
     expected = report.experiments_document(runs)
-    assert (REPO / "docs" / "EXPERIMENTS.md").read_text(encoding="utf-8") == expected, (
+    document = (REPO / "docs" / "EXPERIMENTS.md").read_text(encoding="utf-8")
+    if "runs have no validation figures" in expected:
+        assert EARLIER_FORMAT_NOTE in document, "say that these tables compare recipes on the test split"
+        return
+    assert document == expected, (
         "run: python -m pipeline report --experiments docs/experiments --out docs/EXPERIMENTS.md")

@@ -113,8 +113,23 @@ def calibration(entries: list[ModelEntry]) -> None:
     st.plotly_chart(charts.reliability_figure({k: v for k, v in bins.items() if not v.empty}))
 
 
+def shortcut_checks(entries: list[ModelEntry]) -> None:
+    st.subheader("Shortcut checks")
+    st.caption("Recall inside each processing chain on the test split, and on the lung-boxes X-rays of the "
+               "lung-attention audit by their own labels (none used in training). A chain is the manifest's "
+               "`chain` column, else the data source. A model that reads the chain (export, resizing, "
+               "compression) instead of the lungs recalls a class well in one chain and poorly in another.")
+    table = compare.shortcut_table(entries)
+    show_table(table, {c: PERCENT for c in table.columns if "recall" in c})
+    if any((e.metrics or {}).get("chains_from") == "chain" for e in entries):
+        chains = compare.per_group_table(entries, "per_chain", "chain")
+        st.subheader("Per processing chain")
+        show_table(chains, ratios(chains, ("accuracy", "macro-F1", "recall")))
+
+
 def sources_and_subgroups(entries: list[ModelEntry]) -> None:
     from dashboard import charts  # only when a chart tab is open
+    shortcut_checks(entries)
     st.subheader("Per data source")
     sources = compare.per_group_table(entries)
     if sources.empty:
