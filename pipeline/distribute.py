@@ -2,7 +2,8 @@
 
 Several machines: set ``TF_CONFIG`` on each (see README); the first worker (or the chief)
 writes the model. Keras 3 ``fit`` does not yet run under ``MultiWorkerMirroredStrategy``
-(keras-team/keras#20585): ``prepare_multi_worker`` applies the two narrow fixes it needs.
+(https://github.com/keras-team/keras/issues/20585): ``prepare_multi_worker`` applies the two
+workarounds of ``pipeline.compat`` it needs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 
 import keras
 import tensorflow as tf
+
+from . import compat
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -35,28 +38,6 @@ def worker_id() -> tuple[bool, str]:
 
 
 def prepare_multi_worker(model: keras.Model, sample_batch: tuple) -> None:
-    """Let a compiled model ``fit`` under MultiWorkerMirroredStrategy (call inside its scope).
-
-    1. Keras builds optimizer and metric variables from an eagerly reduced distributed batch,
-       which fails across workers: build them here from a local batch, and let ``fit`` find
-       the strategy from the enclosing scope instead of the model.
-    2. Keras averages each step's scalar logs across workers along axis 0, which scalars lack:
-       average them with ``axis=None``, so every worker sees the same loss (and early
-       stopping stops all workers at the same epoch).
-    """
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    model._symbolic_build(data_batch=sample_batch)
-    model._distribute_strategy = None
-    if getattr(trainer.reduce_per_replica, "multi_worker_fix", False):
-        return
-    original = trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica.multi_worker_fix = True
-    trainer.reduce_per_replica = reduce_per_replica
+    """Let a compiled model ``fit`` under MultiWorkerMirroredStrategy (call inside its scope)."""
+    compat.build_for_multi_worker_fit(model, sample_batch)
+    compat.average_scalar_logs_across_workers()

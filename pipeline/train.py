@@ -10,7 +10,6 @@ import platform
 import shlex
 import shutil
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ import tensorflow as tf
 from . import artifacts, card, data, evaluate, metrics
 from .augment import build_augmentation
 from .backbones import get_backbone
+from .checkpoints import BestWeights, EpochBackup, TrainingClock
 from .config import (
     CANONICAL_CLASSES,
     CONFIG_FILE,
@@ -111,54 +111,8 @@ def loss_function(label_smoothing: float):
     return smoothed_sparse_categorical_crossentropy
 
 
-class TrainingClock(keras.callbacks.Callback):
-    """Training seconds, kept in a file at every epoch end so a resumed run reports the total."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path, self.start = path, time.time()
-        self.before = float(path.read_text()) if path.exists() else 0.0
-
-    def total(self) -> float:
-        return self.before + time.time() - self.start
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.path.write_text(f"{self.total():.1f}")
-
-
-class BestWeights(keras.callbacks.Callback):
-    """Saves the weights of the lowest validation loss seen in any phase of the run, on disk so that
-    an interrupted run still weighs its earlier epochs. EarlyStopping only knows one ``fit``.
-
-    Each best gets its own weights file and the record is replaced in one rename, so a run killed
-    mid-save still has a record that names complete weights."""
-
-    RECORD = "best.json"
-
-    def __init__(self, work: Path):
-        super().__init__()
-        self.work = work
-
-    def best(self) -> dict | None:
-        """{"epoch": 1-based epoch over the whole run, "val_loss", "weights": file}, or None before any."""
-        if not (self.work / self.RECORD).exists():
-            return None
-        return artifacts.read_json(self.work, self.RECORD, required=("epoch", "val_loss", "weights"))
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss")
-        best = self.best()
-        if loss is None or not np.isfinite(loss) or (best and loss >= best["val_loss"]):
-            return
-        name = f"best-{epoch + 1}.weights.h5"
-        self.model.save_weights(self.work / name)
-        artifacts.replace_json(self.work, self.RECORD, {"epoch": epoch + 1, "val_loss": float(loss), "weights": name})
-        if best and best["weights"] != name:
-            (self.work / best["weights"]).unlink(missing_ok=True)
-
-
 def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weights, opts, work, extra) -> int:
-    """Run one phase; return the epochs it ran. BackupAndRestore makes it resumable."""
+    """Run one phase; return the epochs it ran. EpochBackup makes it resumable."""
     marker = work / f"{phase}.done.json"
     if marker.exists():
         done = json.loads(marker.read_text())
@@ -172,20 +126,21 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
     strategy = tf.distribute.get_strategy()
     if is_multi_worker(strategy):
         prepare_multi_worker(model, next(iter(train_ds)))
+    backup = EpochBackup(work, phase)
+    start = backup.restore(model, epochs_before)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(work / f"backup-{phase}")),
+        backup,
         keras.callbacks.EarlyStopping(patience=opts.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(factor=0.3, patience=max(1, opts.patience // 2), min_lr=1e-7),
         keras.callbacks.CSVLogger(str(work / f"history-{phase}.csv"), append=True),
         *extra,
     ]
-    history = model.fit(train_ds, validation_data=val_ds, initial_epoch=epochs_before,
+    history = model.fit(train_ds, validation_data=val_ds, initial_epoch=start,
                         epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
                         verbose=1 if sys.stdout.isatty() else 2)
-    model._initial_epoch = None  # set by a restoring BackupAndRestore; Keras would start the next phase there
     run = len(read_epochs(work / f"history-{phase}.csv")) or len(history.epoch)
     model.save_weights(work / f"{phase}.weights.h5")
-    marker.write_text(json.dumps({"epochs": run}))
+    artifacts.replace_json(work, marker.name, {"epochs": run})
     return run
 
 
@@ -263,7 +218,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     work = Path(opts.checkpoint_dir) / spec.name / worker
     work.mkdir(parents=True, exist_ok=True)
     from_scratch = opts.weights is None
-    clock, best = TrainingClock(work / "seconds.txt"), BestWeights(work)
+    clock, best = TrainingClock(work), BestWeights(work)
     with strategy.scope():
         model = build_model(spec, len(dataset.classes), opts.weights, size)
         set_trainable(model, spec, "head", from_scratch)
@@ -272,7 +227,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         set_trainable(model, spec, "fine_tune", from_scratch)
         tune_epochs = _fit_phase(model, "fine_tune", head_epochs, opts.fine_tune_epochs,
                                  opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, [clock, best])
-        kept = best.best()
+        kept = best.saved()
         if kept:  # the lowest validation loss of the whole run, which may be in the head phase
             model.load_weights(work / kept.pop("weights"))
         model = as_float32(model)  # evaluated and saved as the dashboard will run it

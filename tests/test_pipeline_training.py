@@ -74,7 +74,7 @@ def test_the_saved_weights_are_the_lowest_validation_loss_of_either_phase(tmp_pa
 def test_best_weights_keep_one_file_named_by_a_record_that_survives_a_restart(tmp_path):
     import keras
 
-    from pipeline.train import BestWeights
+    from pipeline.checkpoints import BestWeights
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     first = BestWeights(tmp_path)
@@ -84,10 +84,34 @@ def test_best_weights_keep_one_file_named_by_a_record_that_survives_a_restart(tm
     again = BestWeights(tmp_path)  # a resumed run reads what the killed one found
     again.set_model(model)
     again.on_epoch_end(4, {"val_loss": 0.6})
-    assert again.best() == {"epoch": 2, "val_loss": 0.5, "weights": "best-2.weights.h5"}
+    assert again.saved() == {"epoch": 2, "val_loss": 0.5, "weights": "best-2.weights.h5"}
     again.on_epoch_end(5, {"val_loss": 0.4})
-    assert again.best()["epoch"] == 6
+    assert again.saved()["epoch"] == 6
     assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["best-6.weights.h5"]
+
+
+def test_a_phase_resumes_from_its_backup_and_leaves_no_epoch_behind_for_the_next(tmp_path):
+    import keras
+
+    from pipeline.checkpoints import EpochBackup
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 2, 32)
+
+    def compiled():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+        return model
+
+    killed = compiled()
+    killed.fit(x, y, epochs=2, batch_size=8, callbacks=[EpochBackup(tmp_path, "head")], verbose=0)
+    model, backup = compiled(), EpochBackup(tmp_path, "head")
+    start = backup.restore(model, 0)
+    assert start == 2 and int(model.optimizer.iterations) == int(killed.optimizer.iterations) == 8
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), killed.get_weights()))
+    assert model.fit(x, y, initial_epoch=start, epochs=4, batch_size=8, callbacks=[backup], verbose=0).epoch == [2, 3]
+    assert model.fit(x, y, initial_epoch=4, epochs=5, batch_size=8, verbose=0).epoch == [4], "the next phase"
+    assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["backup-head-4.weights.h5"]
 
 
 @needs(SUBSET)
