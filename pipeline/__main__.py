@@ -97,6 +97,25 @@ def parser() -> argparse.ArgumentParser:
                                   "predictions.csv (after a change in a metric's definition; no model run)")
     rescore.add_argument("--model", required=True, action="append", metavar="DIR",
                          help="a saved model folder, e.g. saved_models/MobileNet (repeatable)")
+    lungs = commands.add_parser("lungs", help="lung masks of every X-ray in a folder (0/255 PNG, model input size)")
+    lungs.add_argument("--data-dir", required=True, help="a folder of X-rays (searched recursively)")
+    lungs.add_argument("--out", required=True, help="masks go here, under each X-ray's relative path, as .png")
+    lungs.add_argument("--model", default=f"{config.DEFAULT_OUT}/{config.LUNGS_DIR_NAME}", help="the segmenter folder")
+    train_lungs = commands.add_parser("train-lungs", help="train, evaluate and save the lung segmenter")
+    train_lungs.add_argument("--data-dir", required=True, help="the lung-masks folder (images/, masks/, manifest.csv)")
+    train_lungs.add_argument("--out", default=config.DEFAULT_OUT, help=f"saved under OUT/{config.LUNGS_DIR_NAME}")
+    train_lungs.add_argument("--epochs", type=_count(1), default=config.LUNG_EPOCHS)
+    train_lungs.add_argument("--batch-size", type=_count(1), default=config.LUNG_BATCH_SIZE)
+    train_lungs.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
+    train_lungs.add_argument("--checkpoint-dir", default=config.DEFAULT_CHECKPOINT_DIR,
+                             help="where an interrupted run is resumed from")
+    train_lungs.add_argument("--boxes-dir", help="a folder with boxes.csv, never trained on (e.g. lung-boxes): "
+                             "the card compares each predicted lung's box with its box")
+    lungs_eval = commands.add_parser("lungs-eval", help="the segmenter's test figures and card, written into "
+                                     "its metrics.json and README.md")
+    lungs_eval.add_argument("--model", default=f"{config.DEFAULT_OUT}/{config.LUNGS_DIR_NAME}")
+    lungs_eval.add_argument("--data-dir", required=True, help="the lung-masks folder it was trained on")
+    lungs_eval.add_argument("--boxes-dir", help="a folder with boxes.csv (e.g. lung-boxes): box IoU per lung")
     report = commands.add_parser("report", help="markdown tables from saved models' metrics")
     source = report.add_mutually_exclusive_group(required=True)
     source.add_argument("--models", metavar="DIR", help="model folders, e.g. saved_models: the comparison table")
@@ -189,6 +208,28 @@ def run_rescore(args: argparse.Namespace) -> None:
               f"macro-F1 {result['macro_f1']:.4f}; metrics.json and the card rewritten")
 
 
+def run_lungs(args: argparse.Namespace) -> None:
+    from .lungs import write_masks
+
+    count = write_masks(args.model, args.data_dir, args.out)
+    log.info("wrote %d lung masks under %s", count, args.out)
+
+
+def run_train_lungs(args: argparse.Namespace) -> None:
+    from .lungs import LungTrainOptions, train_segmenter
+
+    options = LungTrainOptions(data_dir=args.data_dir, out=args.out, epochs=args.epochs,
+                               batch_size=args.batch_size, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
+                               boxes_dir=args.boxes_dir)
+    log.info("done: %s", train_segmenter(options))
+
+
+def run_lungs_eval(args: argparse.Namespace) -> None:
+    from .lungs_eval import evaluate_segmenter
+
+    print(json.dumps(evaluate_segmenter(args.model, args.data_dir, args.boxes_dir), indent=2))
+
+
 def run_report(args: argparse.Namespace) -> None:
     from . import report
 
@@ -208,7 +249,8 @@ def run_report(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evaluate, "audit": run_audit,
-            "rescore": run_rescore, "report": run_report}
+            "rescore": run_rescore, "report": run_report, "lungs": run_lungs, "train-lungs": run_train_lungs,
+            "lungs-eval": run_lungs_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

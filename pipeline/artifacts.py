@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .backbones import get_backbone
-from .config import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+from .config import CONFIG_FILE, LUNG_TASK, METRICS_FILE, MODEL_FILE, TASK_KEY
 from .errors import ArtifactError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,18 @@ def replace_json(folder: str | Path, name: str, data: dict) -> None:
     replace_text(folder, name, _json_text(data))
 
 
+def is_segmenter(folder: str | Path) -> bool:
+    """True for the lung segmenter's folder (config.json ``task``), which classifier readers skip."""
+    try:
+        return read_json(Path(folder), CONFIG_FILE).get(TASK_KEY) == LUNG_TASK
+    except ArtifactError:
+        return False
+
+
 def read_config(folder: str | Path) -> dict:
+    if is_segmenter(folder):
+        raise ArtifactError(f"{folder} holds the lung segmenter ({CONFIG_FILE} task {LUNG_TASK!r}), not a "
+                            "classifier; use it with 'python -m pipeline lungs'")
     config = read_json(Path(folder), CONFIG_FILE, REQUIRED_CONFIG_KEYS)
     if not isinstance(config["classes"], list) or not config["classes"]:
         raise ArtifactError(f"{folder}: {CONFIG_FILE} 'classes' must be a non-empty list")
@@ -130,14 +141,15 @@ def check_model_dir(folder: str | Path) -> tuple[dict, dict]:
 
 
 def list_model_dirs(root: str | Path) -> list[Path]:
-    """Model folders under ``root``: visible sub-folders holding a model or a config file."""
+    """Classifier folders under ``root``: visible sub-folders holding a model or a config file, the
+    lung segmenter's left out."""
     root = Path(root)
     if not root.is_dir():
         return []
     return sorted(
         p for p in root.iterdir()
         if p.is_dir() and not p.name.startswith(".")
-        and ((p / MODEL_FILE).exists() or (p / CONFIG_FILE).exists())
+        and ((p / MODEL_FILE).exists() or (p / CONFIG_FILE).exists()) and not is_segmenter(p)
     )
 
 

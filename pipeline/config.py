@@ -93,6 +93,23 @@ CARD_FILE = "README.md"
 ARTIFACT_FILES = (MODEL_FILE, METRICS_FILE, PREDICTIONS_FILE, VAL_PREDICTIONS_FILE, HISTORY_FILE, CONFIG_FILE,
                   CARD_FILE)
 
+# Lung segmenter (pipeline/lungs.py): a small U-Net saved beside the classifiers under
+# saved_models/lungs/, marked by config.json "task" so that classifier readers skip it.
+TASK_KEY = "task"
+LUNG_TASK = "lung-segmentation"
+LUNGS_DIR_NAME = "lungs"
+LUNG_SOURCES: tuple[str, ...] = ("crd_vp", "v7covid")  # file-name prefixes of the lung-masks set
+LUNG_INPUT_SIZE = 224  # the classifiers' input: the saved segmenter takes it
+LUNG_WORK_SIZE = 96  # the U-Net runs at this size inside the model, then upsamples its logits
+LUNG_FILTERS: tuple[int, ...] = (8, 16, 32, 64)
+LUNG_EPOCHS = 8
+LUNG_BATCH_SIZE = 16
+LUNG_LEARNING_RATE = 3e-3
+LUNG_BN_MOMENTUM = 0.99  # Keras's default
+LUNG_THRESHOLD = 0.5
+LUNG_MIN_PART_SHARE = 0.1  # a connected part of a mask smaller than this share of the largest is no lung
+SPLIT_FILE = "split.csv"
+
 # Operating point of one class against the rest, and paired comparisons of models on one test split.
 OPERATING_CLASS = "COVID"
 OPERATING_SENSITIVITY = 0.95  # the preset threshold reaches at least this sensitivity on validation data

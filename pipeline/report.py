@@ -36,7 +36,8 @@ def find_runs(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise ArtifactError(f"{root}: not a folder")
-    runs = sorted(p.parent for p in root.rglob(CONFIG_FILE) if (p.parent / METRICS_FILE).is_file())
+    runs = sorted(p.parent for p in root.rglob(CONFIG_FILE)
+                  if (p.parent / METRICS_FILE).is_file() and not artifacts.is_segmenter(p.parent))
     if not runs:
         raise ArtifactError(f"{root}: no folder with both {CONFIG_FILE} and {METRICS_FILE}")
     return runs
