@@ -92,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
                        help="X-rays with boxes.csv (a box per lung) or <Class>/masks/ beside <Class>/images/")
     audit.add_argument("--faithfulness-images", type=_count(0), default=24, metavar="N",
                        help="deletion and insertion curves on the first N images (0: skip)")
+    audit.add_argument("--lungs", metavar="DIR", help="the lung segmenter (default: lungs/ beside the model): its "
+                       "masks where the folder has neither boxes nor masks, and a second figure where it has")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
     rescore = commands.add_parser("rescore", help="recompute a saved model's test metrics and card from its "
                                   "predictions.csv (after a change in a metric's definition; no model run)")
@@ -180,7 +182,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 def run_audit(args: argparse.Namespace) -> None:
     from .audit import audit_model_dir
 
-    result = audit_model_dir(args.model, args.data_dir, args.faithfulness_images)
+    result = audit_model_dir(args.model, args.data_dir, args.faithfulness_images, args.lungs)
     if args.json:
         print(json.dumps(result))
         return
@@ -192,6 +194,10 @@ def run_audit(args: argparse.Namespace) -> None:
         energy = "n/a" if m["energy_inside"] is None else f"{m['energy_inside']:.1%}"
         hits = "n/a" if m["pointing_hit_rate"] is None else f"{m['pointing_hit_rate']:.1%}"
         print(f"  {method:10s} energy inside the lungs {energy}, peak inside {hits}")
+    if "predicted_lungs_baseline_share" in overall:
+        print(f"inside the lung segmenter's masks (a uniform map: {overall['predicted_lungs_baseline_share']:.1%}): "
+              + ", ".join(f"{m} {overall[m]['energy_inside_predicted_lungs']:.1%}" for m in result["methods"]
+                          if overall[m]["energy_inside_predicted_lungs"] is not None))
     if result.get("faithfulness"):
         print(f"faithfulness on {result['faithfulness']['n_images']} images (deletion: lower is better, "
               "insertion: higher is better)")

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import IMAGE_EXTENSIONS
+from .config import IMAGE_EXTENSIONS, LUNG_INPUT_SIZE
 from .data import find_class_root
 from .errors import DataError
 
 log = logging.getLogger(__name__)
 
 BOXES_FILE = "boxes.csv"
-PLURAL = {"box": "boxes", "mask": "masks"}
+PLURAL = {"box": "boxes", "mask": "masks", "predicted": "masks predicted by the lung segmenter"}
 BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
 
 
@@ -34,7 +34,7 @@ BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
 class LungReference:
     path: Path  # the X-ray
     region: np.ndarray  # bool (height, width) at the image's own size: True inside the lungs
-    kind: str  # "mask" (exact) or "box" (coarse)
+    kind: str  # "mask" (exact), "box" (coarse) or "predicted" (the lung segmenter's, at its input size)
     label: str | None = None  # the image's own finding: boxes.csv ``label``, or its class folder
 
 
@@ -113,14 +113,34 @@ def read_mask_references(folder: Path) -> list[LungReference]:
     return references
 
 
-def find_references(folder: str | Path) -> list[LungReference]:
-    """Boxes when the folder has ``boxes.csv``, else masks beside the images."""
+def predicted_references(folder: Path, masker) -> list[LungReference]:
+    """Every X-ray under ``folder`` with the lung mask ``masker(path, size)`` predicts for it."""
+    from .lung_data import find_xrays
+
+    log.info("%s has neither %s nor masks: the lungs are the lung segmenter's predicted masks", folder, BOXES_FILE)
+    return [LungReference(path, masker(path, LUNG_INPUT_SIZE), "predicted") for path in find_xrays(folder)]
+
+
+def _masks_or_predicted(folder: Path, masker) -> list[LungReference]:
+    try:
+        references = read_mask_references(folder)
+    except DataError:  # no class folders
+        if masker is None:
+            raise
+        references = []
+    return references or (predicted_references(folder, masker) if masker is not None else [])
+
+
+def find_references(folder: str | Path, masker=None) -> list[LungReference]:
+    """Boxes when the folder has ``boxes.csv``, else masks beside the images, else (given a
+    ``pipeline.lungs.file_masker``) the lung segmenter's masks of every X-ray in it."""
     folder = Path(folder)
     references = (read_box_references(folder) if (folder / BOXES_FILE).is_file()
-                  else read_mask_references(folder) if folder.is_dir() else [])
+                  else _masks_or_predicted(folder, masker) if folder.is_dir() else [])
     if not references:
         raise DataError(f"no lung references in {str(folder)!r}: expected {BOXES_FILE} or "
-                        "<Class>/masks/ beside <Class>/images/")
+                        "<Class>/masks/ beside <Class>/images/, or X-rays and the lung segmenter "
+                        f"(python -m pipeline train-lungs) in the models folder")
     return references
 
 
@@ -146,14 +166,20 @@ def summarise(rows: list[dict], methods: tuple[str, ...]) -> dict:
         out[method] = {"energy_inside": float(np.mean(energies)) if energies else None,
                        "pointing_hit_rate": float(np.mean(hits)) if hits else None,
                        "empty_maps": len(rows) - len(energies)}
+    if rows and "lungs_baseline" in rows[0]:  # the lung segmenter's masks, beside the folder's own reference
+        out["predicted_lungs_baseline_share"] = float(np.mean([r["lungs_baseline"] for r in rows]))
+        for method in methods:
+            shares = [r[method]["energy_predicted"] for r in rows if r[method]["energy_predicted"] is not None]
+            out[method]["energy_inside_predicted_lungs"] = float(np.mean(shares)) if shares else None
     return out
 
 
-def audit(attention, classes: list[str], references: list[LungReference], load_image) -> dict:
+def audit(attention, classes: list[str], references: list[LungReference], load_image, masker=None) -> dict:
     """Score the maps of each reference image's predicted class; overall and per predicted class.
 
     ``attention`` is a ``pipeline.attention.AttentionModel``; ``load_image(path, size)`` returns
-    the model input (size, size, 3) RGB 0-255, as training feeds it.
+    the model input (size, size, 3) RGB 0-255, as training feeds it. With ``masker`` (a
+    ``pipeline.lungs.file_masker``), each map is also scored inside the segmenter's lungs.
     """
     size, methods = attention.input_size, attention.methods
     rows = []
@@ -166,6 +192,11 @@ def audit(attention, classes: list[str], references: list[LungReference], load_i
                      "labelled": reference_class(reference.label, classes),
                      **{m: {"energy": energy_inside(maps[m], region), "hit": pointing_hit(maps[m], region)}
                         for m in methods}})
+        if masker is not None and reference.kind != "predicted":
+            lungs = masker(reference.path, size)
+            rows[-1]["lungs_baseline"] = float(lungs.mean())
+            for m in methods:
+                rows[-1][m]["energy_predicted"] = energy_inside(maps[m], lungs)
     by_class = defaultdict(list)
     for row in rows:
         by_class[row["predicted"]].append(row)
@@ -188,9 +219,27 @@ def recall_by_label(rows: list[dict], classes: list[str]) -> dict:
     return result
 
 
-def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_images: int = 24) -> dict:
-    """Audit a saved model on a folder of lung references, and the faithfulness of its maps on
-    the first ``faithfulness_images`` of them; store both in its metrics and card."""
+def lung_masker(model_dir: str | Path, lungs_dir: str | Path | None = None):
+    """A ``file_masker`` of the lung segmenter in ``lungs_dir``, else of the one beside the model
+    (``<models>/lungs``), else None (logged): then only the folder's own references count."""
+    from .config import LUNGS_DIR_NAME
+    from .errors import ArtifactError
+    from .lungs import file_masker
+
+    if lungs_dir is not None:
+        return file_masker(lungs_dir)
+    try:
+        return file_masker(Path(model_dir).parent / LUNGS_DIR_NAME)
+    except ArtifactError as exc:
+        log.info("no lung segmenter (%s): only the folder's own lung references count", exc)
+        return None
+
+
+def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_images: int = 24,
+                    lungs_dir: str | Path | None = None) -> dict:
+    """Audit a saved model on a folder of lung references (boxes, masks, or else the lung
+    segmenter's masks), and the faithfulness of its maps on the first ``faithfulness_images`` of
+    them; store both in its metrics and card."""
     from . import artifacts, card, faithfulness
     from .attention import AttentionModel
     from .config import METRICS_FILE
@@ -198,10 +247,11 @@ def audit_model_dir(model_dir: str | Path, data_dir: str | Path, faithfulness_im
     from .model import load_trained_model
 
     config, _ = artifacts.check_model_dir(model_dir)
-    references = find_references(data_dir)
+    masker = lung_masker(model_dir, lungs_dir)
+    references = find_references(data_dir, masker)
     model, classes = load_trained_model(model_dir)
     attention = AttentionModel(model, artifacts.gradcam_layer(config, model_dir))
-    result = audit(attention, classes, references, file_to_model_input)
+    result = audit(attention, classes, references, file_to_model_input, masker)
     result["data_dir"] = Path(data_dir).name
     artifacts.update_json(Path(model_dir), METRICS_FILE, "lung_attention", result)
     if faithfulness_images:

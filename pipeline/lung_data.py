@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .config import DEFAULT_SPLIT, LUNG_MIN_PART_SHARE, LUNG_SOURCES, MANIFEST_NAME
+from .config import DEFAULT_SPLIT, IMAGE_EXTENSIONS, LUNG_MIN_PART_SHARE, LUNG_SOURCES, MANIFEST_NAME
 from .data import split_indices
 from .errors import DataError
 
@@ -92,6 +92,17 @@ def read_lung_masks(folder: str | Path, include_lung_boxes: bool = False) -> lis
     if not pairs:
         raise DataError(f"no image/mask pairs in {str(folder)!r}")
     return pairs
+
+
+def find_xrays(data_dir: str | Path) -> list[Path]:
+    """Every PNG, JPEG or DICOM file under ``data_dir``, sorted."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {str(data_dir)!r} is not a folder")
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"no X-rays in {str(data_dir)!r}: expected files ending in {', '.join(IMAGE_EXTENSIONS)}")
+    return files
 
 
 def split_pairs(pairs: list[MaskPair], seed: int, fractions=DEFAULT_SPLIT) -> dict[str, list[MaskPair]]:

@@ -27,7 +27,6 @@ from .config import (
     DEFAULT_SPLIT,
     GAMMA_RANGE,
     HISTORY_FILE,
-    IMAGE_EXTENSIONS,
     LUNG_BATCH_SIZE,
     LUNG_BN_MOMENTUM,
     LUNG_EPOCHS,
@@ -44,7 +43,7 @@ from .config import (
 )
 from .errors import ArtifactError, DataError
 from .images import ImageInputError, file_to_model_gray, file_to_model_input
-from .lung_data import MaskPair, convention_weights, read_lung_masks, split_pairs
+from .lung_data import MaskPair, convention_weights, find_xrays, read_lung_masks, split_pairs
 
 log = logging.getLogger(__name__)
 
@@ -266,17 +265,6 @@ def predict_masks(model: keras.Model, inputs: np.ndarray, batch_size: int = 32) 
     return np.concatenate([np.asarray(b)[..., 0] for b in batches]) > LUNG_THRESHOLD
 
 
-def find_xrays(data_dir: str | Path) -> list[Path]:
-    """Every PNG, JPEG or DICOM file under ``data_dir``, sorted."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(f"--data-dir {str(data_dir)!r} is not a folder")
-    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise DataError(f"no X-rays in {str(data_dir)!r}: expected files ending in {', '.join(IMAGE_EXTENSIONS)}")
-    return files
-
-
 def write_masks(model_dir: str | Path, data_dir: str | Path, out: str | Path) -> int:
     """A 0/255 PNG lung mask (the model input size) per X-ray under ``data_dir``, at the same relative
     path under ``out`` with ``.png``; unreadable files are skipped with a warning. Returns the count."""
@@ -300,3 +288,16 @@ def write_masks(model_dir: str | Path, data_dir: str | Path, out: str | Path) ->
     if not written:
         raise DataError(f"none of the {len(files)} files in {str(data_dir)!r} is a readable X-ray")
     return written
+
+
+def file_masker(folder: str | Path):
+    """``mask(path, size)``: the (size, size) bool lung mask of an X-ray file, from the segmenter in
+    ``folder`` (loaded once), squashed to ``size`` as the model input is."""
+    from .audit import resize_region
+
+    model, config = load_segmenter(folder)
+
+    def mask(path: str | Path, size: int) -> np.ndarray:
+        lungs = predict_masks(model, file_to_model_input(path, int(config["input_size"]))[None])[0]
+        return lungs if lungs.shape[0] == size else resize_region(lungs, size)
+    return mask

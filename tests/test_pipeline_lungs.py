@@ -194,3 +194,51 @@ def test_classifier_readers_skip_the_segmenter(segmenter, tmp_path):
     with pytest.raises(ArtifactError, match="holds the lung segmenter"):
         artifacts.read_config(root / LUNGS_DIR_NAME)
     assert (root / LUNGS_DIR_NAME / MODEL_FILE).is_file()
+
+
+def centre_masker(path, size):
+    """A stand-in for the segmenter: the lungs are the middle of the image."""
+    lungs = np.zeros((size, size), bool)
+    lungs[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = True
+    return lungs
+
+
+def test_the_audit_uses_predicted_masks_where_a_folder_has_neither_masks_nor_boxes(tmp_path, caplog):
+    from test_pipeline_audit import SIZE as AUDIT_SIZE
+    from test_pipeline_audit import bright_image, model_that_sees
+
+    from pipeline import audit
+    from pipeline.attention import AttentionModel
+
+    (tmp_path / "xrays" / "a").mkdir(parents=True)
+    for name in ("a/one.png", "two.jpg"):
+        Image.fromarray(np.full((40, 40), 120, np.uint8)).save(tmp_path / "xrays" / name)
+    with pytest.raises(DataError, match="no class folders"):
+        audit.find_references(tmp_path / "xrays")
+    with caplog.at_level("INFO", logger="pipeline.audit"):
+        references = audit.find_references(tmp_path / "xrays", centre_masker)
+    assert [r.kind for r in references] == ["predicted", "predicted"] and "predicted masks" in caplog.text
+    model = AttentionModel(model_that_sees((0, AUDIT_SIZE), (0, AUDIT_SIZE)), "features")
+    result = audit.audit(model, ["A", "B"], references, bright_image, centre_masker)
+    assert result["reference"] == "masks predicted by the lung segmenter"
+    assert result["overall"]["baseline_share"] == pytest.approx(0.25)
+    assert "predicted_lungs_baseline_share" not in result["overall"]  # the reference already is the prediction
+
+
+def test_the_audit_of_a_box_folder_adds_the_share_inside_the_predicted_lungs(tmp_path):
+    from test_pipeline_audit import SIZE as AUDIT_SIZE
+    from test_pipeline_audit import bright_image, model_that_sees, write_box_folder
+
+    from pipeline import audit
+    from pipeline.attention import AttentionModel
+
+    references = audit.find_references(write_box_folder(tmp_path), centre_masker)
+    assert {r.kind for r in references} == {"box"}
+    quarter = (AUDIT_SIZE // 4, 3 * AUDIT_SIZE // 4)
+    for rows, inside in ((quarter, True), ((0, 4), False)):
+        model = AttentionModel(model_that_sees(rows, quarter if inside else (0, 4)), "features")
+        overall = audit.audit(model, ["A", "B"], references, bright_image, centre_masker)["overall"]
+        assert overall["predicted_lungs_baseline_share"] == pytest.approx(0.25)
+        for method in ("Grad-CAM", "Grad-CAM++"):
+            share = overall[method]["energy_inside_predicted_lungs"]
+            assert (share > 0.5) == inside and overall[method]["energy_inside"] is not None, (method, share)
