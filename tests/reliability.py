@@ -25,7 +25,7 @@ import broken_artifacts  # noqa: E402  (needs the path above)
 import repo_scan  # noqa: E402
 from drivers import CHROMIUM  # noqa: E402
 from served_users import MODELS, RSS_RATIO_LIMIT, ServedRun, serve_users  # noqa: E402
-from synthetic import make_image_folder, train_tiny_models  # noqa: E402
+from synthetic import TINY_SIZES, make_image_folder, train_tiny_models  # noqa: E402
 from training_runs import RESUME_EPOCHS, RESUME_FINE_TUNE_EPOCHS, ResumeRun, kill_and_resume  # noqa: E402
 from upload_corpus import ACCEPTED, Outcome, Upload, outcome_table, run_corpus  # noqa: E402
 
@@ -162,7 +162,8 @@ def header(seconds: float) -> list[str]:
             f"{seconds / 60:.1f} minutes on {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
             f"TensorFlow {tensorflow.__version__}, Keras {keras.__version__}, Streamlit {streamlit.__version__}.", "",
             "The figures come from the same functions that `tests/test_reliability_*.py` and "
-            "`tests/test_pipeline_training.py` check. The models are tiny (32 px, trained for one epoch per phase "
+            "`tests/test_pipeline_training.py` check. The models are tiny "
+            f"({', '.join(f'{name} {size} px' for name, size in TINY_SIZES.items())}, trained for one epoch per phase "
             "on generated images), so their outputs show the plumbing, not any skill. Research and teaching use "
             "only: not for diagnosis.", ""]
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline import audit
 from pipeline.__main__ import main
-from pipeline.attention import AttentionModel
+from pipeline.attention import CAM_METHODS, AttentionModel
 from pipeline.errors import DataError
 
 SIZE = 32
@@ -74,9 +74,9 @@ def test_box_and_mask_references_are_found(tmp_path):
 class SeeOnly(keras.layers.Layer):
     """Test layer: keeps the input inside one window and zeroes the rest."""
 
-    def __init__(self, rows, cols, **kwargs):
+    def __init__(self, rows, cols, size=SIZE, **kwargs):
         super().__init__(**kwargs)
-        window = np.zeros((1, SIZE, SIZE, 1), "float32")
+        window = np.zeros((1, size, size, 1), "float32")
         window[:, rows[0]:rows[1], cols[0]:cols[1]] = 1.0
         self.window = window
 
@@ -110,6 +110,34 @@ def test_a_model_that_only_sees_one_corner_fails_the_audit(tmp_path, rows, cols,
     assert result["reference"] == "boxes" and overall["n_images"] == 4
 
 
+def model_with_one_hot_cell(size: int, cell: tuple[int, int], grid: int = 7) -> keras.Model:
+    """A model that sees one cell of a ``grid`` x ``grid`` CAM layer only: every method's map is that cell."""
+    step = size // grid
+    rows, cols = (cell[0] * step, (cell[0] + 1) * step), (cell[1] * step, (cell[1] + 1) * step)
+    image = keras.Input((size, size, 3))
+    x = SeeOnly(rows, cols, size)(image)
+    x = keras.layers.AveragePooling2D(step)(x)
+    x = keras.layers.Conv2D(16, 1, use_bias=False, name="features",  # 16 channels: what Score-CAM keeps
+                            kernel_initializer=keras.initializers.Constant(0.001))(x)  # small: exp(score) is finite
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(2, activation="softmax", name="predictions",
+                                                 kernel_initializer=keras.initializers.Constant([[1, -1]] * 16))(x))
+
+
+def test_the_audit_scores_maps_at_the_geometry_of_the_cam_grid(tmp_path):
+    """A hot cell of a 7 x 7 grid, upsampled with pixel centres aligned, keeps its energy centred on its own
+    pixels: (3/4)^2 of it inside the cell, the bilinear tent's share. Corner-aligned zoom (tf-keras-vis's own
+    expansion) moves it outward, to about 41% for this cell."""
+    size, cell = 56, (2, 5)
+    box = (cell[1] * 8, cell[0] * 8, (cell[1] + 1) * 8, (cell[0] + 1) * 8)
+    reference = audit.LungReference(tmp_path / "x.png", audit.region_from_boxes([box], size, size), "box")
+    attention = AttentionModel(model_with_one_hot_cell(size, cell), "features", methods=tuple(CAM_METHODS))
+    result = audit.audit(attention, ["A", "B"], [reference], bright_image)["overall"]
+    for method in CAM_METHODS:
+        assert result[method]["energy_inside"] == pytest.approx(9 / 16, abs=1e-4), method
+        assert result[method]["pointing_hit_rate"] == 1.0, method
+
+
 @pytest.mark.parametrize("label, expected", [("COVID-19", "COVID"), ("covid_19, ARDS", "COVID"), ("Normal", "Normal"),
                                              ("No Finding", None), ("Pneumonia", None), ("", None), (None, None)])
 def test_reference_labels_name_a_model_class_only_when_they_match(label, expected):
@@ -126,14 +154,17 @@ def test_recall_on_the_reference_images_uses_their_own_labels(tmp_path):
 
 
 def test_audit_command_stores_the_figures_with_the_model(tmp_path, models_dir, capsys):
-    folder = tmp_path / "MobileNet"
-    shutil.copytree(models_dir / "MobileNet", folder)
+    folder = tmp_path / "SmallCNN"  # a 7 x 7 Grad-CAM grid: maps with structure (the tiny MobileNet's are 1 x 1)
+    shutil.copytree(models_dir / "SmallCNN", folder)
     assert main(["audit", "--model", str(folder), "--data-dir", str(write_box_folder(tmp_path / "boxes")),
                  "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     metrics = json.loads((folder / "metrics.json").read_text())
     faith = printed.pop("faithfulness")
     assert metrics["lung_attention"] == printed and printed["overall"]["n_images"] == 4
+    for method in ("Grad-CAM", "Grad-CAM++"):
+        figures = printed["overall"][method]
+        assert figures["empty_maps"] == 0 and 0.0 < figures["energy_inside"] < 1.0, (method, figures)
     assert metrics["faithfulness"] == faith and faith["n_images"] == 4
     assert set(faith["methods"]) == {"Grad-CAM", "Grad-CAM++", "random order"}
     card = (folder / "README.md").read_text()
