@@ -177,8 +177,10 @@ def summarise(rows: list[dict], methods: tuple[str, ...]) -> dict:
 def audit(attention, classes: list[str], references: list[LungReference], load_image, masker=None) -> dict:
     """Score the maps of each reference image's predicted class; overall and per predicted class.
 
-    ``attention`` is a ``pipeline.attention.AttentionModel``; ``load_image(path, size)`` returns
-    the model input (size, size, 3) RGB 0-255, as training feeds it. With ``masker`` (a
+    ``attention`` is a ``pipeline.attention.AttentionModel``, whose maps come at the model input's
+    size with each CAM cell on the pixels it covers (``pipeline.upsample``), where the references
+    are squashed too; ``load_image(path, size)`` returns the model input (size, size, 3) RGB 0-255,
+    as training feeds it. With ``masker`` (a
     ``pipeline.lungs.file_masker``), each map is also scored inside the segmenter's lungs.
     """
     size, methods = attention.input_size, attention.methods
