@@ -61,7 +61,7 @@ def test_scoring_gives_the_figures_of_the_cli(models_dir, image_folder, cli_figu
     decoded = scoring.decode_all(read_labelled_zip(folder_zip(image_folder, "mine/")).images, [32])
     for name, cli in cli_figures.items():
         model = Explainer(models_dir / name)
-        found = scoring.score_model(scoring.Scorer(name, lambda b, m=model: m.model([b], training=False),
+        found = scoring.score_model(scoring.Scorer(name, lambda b, m=model: m.model.predict_on_batch([b]),
                                                    model.classes, model.input_size), decoded)
         assert {key: found.metrics[key] for key in COMPARED} == {key: cli[key] for key in COMPARED}
         assert found.metrics["per_class"] == cli["per_class"]

@@ -64,7 +64,7 @@ def scorer(entry: ModelEntry) -> scoring.Scorer | None:
     except ArtifactError as exc:
         st.warning(str(exc), icon=":material/folder_off:")
         return None
-    return scoring.Scorer(entry.name, lambda batch: model.model([batch], training=False), model.classes,
+    return scoring.Scorer(entry.name, lambda batch: model.model.predict_on_batch([batch]), model.classes,
                           model.input_size)
 
 
