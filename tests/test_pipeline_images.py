@@ -4,7 +4,6 @@ evaluation, the audit and the app; 16-bit files by their bit depth; DICOM throug
 from __future__ import annotations
 
 import csv
-import io
 import shutil
 import time
 import tracemalloc
@@ -14,11 +13,8 @@ import numpy as np
 import pytest
 from conftest import REPO, SUBSET, needs, run_cli
 from PIL import Image
-from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import JPEGLSLossless, RLELossless
-from upload_corpus import dicom_bytes, encode
+from upload_corpus import dicom_bytes, encode, jpeg_ls_dicom, rle_dicom
 
 from pipeline import evaluate
 from pipeline.data import scan_dataset
@@ -204,38 +200,20 @@ def test_an_rgb_dicom_becomes_its_luma():
 
 
 def test_a_transfer_syntax_without_a_decoder_is_named():
-    ds = dcmread(io.BytesIO(dicom_bytes(xray_like().astype(np.uint16))))
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
-    ds.PixelData = encapsulate([b"\xff\xd8 not decoded \xff\xd9"])
-    buffer = io.BytesIO()
-    ds.save_as(buffer)
-    with pytest.raises(ImageInputError, match="JPEG-LS Lossless"):
-        decode_image(buffer.getvalue(), "scan.dcm")
-
-
-def rle_dicom(frames: int, side: int = 2048) -> bytes:
-    """``frames`` RLE Lossless frames of side x side 8-bit pixels (4 MB each decoded, 64 kB each
-    stored): one frame compressed once and repeated."""
-    rows = np.repeat(np.linspace(0, 255, side).round().astype(np.uint8)[:, None], side, axis=1)
-    ds = dcmread(io.BytesIO(dicom_bytes(rows, BitsAllocated=8, BitsStored=8, HighBit=7)))
-    ds.compress(RLELossless, encoding_plugin="pydicom")
-    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    ds.PixelData, ds.NumberOfFrames = encapsulate([frame] * frames), frames
-    buffer = io.BytesIO()
-    ds.save_as(buffer)
-    return buffer.getvalue()
+    with pytest.raises(ImageInputError, match="stored as JPEG-LS Lossless Image Compression, which cannot be decoded"):
+        decode_image(jpeg_ls_dicom(), "scan.dcm")
 
 
 @pytest.mark.parametrize("frames, refused", [(300, True), (40, False)], ids=["300 frames", "40 frames"])
 def test_a_compressed_multi_frame_dicom_costs_one_frame_at_most(frames, refused):
     data = rle_dicom(frames)  # 1.2 GB (refused before decoding) or 168 MB decoded
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: the same on a busy machine
     try:
         outcome = decode_image(data, "bomb.dcm")
     except ImageInputError as exc:
         outcome = exc
-    elapsed, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    elapsed, (_, peak) = time.process_time() - start, tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert elapsed < 1.0 and peak < 100 * MB, (elapsed, peak / MB)
     if refused:

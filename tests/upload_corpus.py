@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from drivers import PAGE_TIMEOUT_S, PAGES, models_dir_env, open_page
 from PIL import Image
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import (
     ExplicitVRLittleEndian,
+    JPEGLSLossless,
+    RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
@@ -90,6 +94,31 @@ def twelve_bit() -> np.ndarray:
     return np.tile(np.linspace(0, 4095, 64), (64, 1)).round().astype(np.uint16)
 
 
+def _saved(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def rle_dicom(frames: int, side: int = 2048) -> bytes:
+    """``frames`` RLE Lossless frames of side x side 8-bit pixels, dark rows at the top (4 MB each
+    decoded, 64 kB each stored): one frame compressed once and repeated."""
+    rows = np.repeat(np.linspace(0, 255, side).round().astype(np.uint8)[:, None], side, axis=1)
+    ds = dcmread(io.BytesIO(dicom_bytes(rows, BitsAllocated=8, BitsStored=8, HighBit=7)))
+    ds.compress(RLELossless, encoding_plugin="pydicom")
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData, ds.NumberOfFrames = encapsulate([frame] * frames), frames
+    return _saved(ds)
+
+
+def jpeg_ls_dicom() -> bytes:
+    """A DICOM file whose pixel data claims JPEG-LS, which no installed plugin decodes."""
+    ds = dcmread(io.BytesIO(dicom_bytes(twelve_bit())))
+    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.PixelData = encapsulate([b"\xff\xd8 not decoded \xff\xd9"])
+    return _saved(ds)
+
+
 def _half(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
@@ -129,6 +158,9 @@ BUILDERS: dict[str, tuple[Callable[[], bytes], str | None, tuple[int, int] | Non
     "monochrome1.dcm": (lambda: dicom_bytes(twelve_bit(), "MONOCHROME1"), None, (64, 64)),
     "monochrome2.dcm": (lambda: dicom_bytes(twelve_bit(), "MONOCHROME2"), None, (64, 64)),
     "no-pixel-data.dcm": (lambda: dicom_bytes(twelve_bit(), with_pixels=False), "no pixel data", None),
+    "jpeg-ls.dcm": (jpeg_ls_dicom, "cannot be decoded here", None),
+    "rle-40-frames.dcm": (lambda: rle_dicom(40), None, (1024, 1024)),
+    "rle-bomb-300-frames.dcm": (lambda: rle_dicom(300), "too large", None),
     SAMPLE.name: (SAMPLE.read_bytes, None, (224, 224)),
 }
 
