@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from PIL import Image
 
 from pipeline import artifacts, lung_data, report
@@ -242,3 +242,16 @@ def test_the_audit_of_a_box_folder_adds_the_share_inside_the_predicted_lungs(tmp
         for method in ("Grad-CAM", "Grad-CAM++"):
             share = overall[method]["energy_inside_predicted_lungs"]
             assert (share > 0.5) == inside and overall[method]["energy_inside"] is not None, (method, share)
+
+
+@pytest.mark.skipif(not (REPO / "saved_models" / LUNGS_DIR_NAME).is_dir(), reason="no shipped segmenter")
+def test_the_shipped_card_is_rendered_from_its_metrics():
+    from pipeline.lungs_eval import read_lung_metrics, render_lung_card
+
+    folder = REPO / "saved_models" / LUNGS_DIR_NAME
+    config, metrics = read_lung_metrics(folder)
+    assert (folder / CARD_FILE).read_text(encoding="utf-8") == render_lung_card(config, metrics), (
+        "run: python -m pipeline lungs-eval --data-dir LUNG_MASKS --boxes-dir LUNG_BOXES")
+    assert report.pct(metrics["test"]["v7covid"]["dice"]["mean"]) in (folder / CARD_FILE).read_text()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [CARD_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, "history.csv", "split.csv"])
