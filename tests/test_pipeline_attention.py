@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 from conftest import REPO, SUBSET, needs
-from PIL import Image
 from plain_cam import MIN_GRID, VISUALIZERS, PlainCam, assert_maps_equal_plain, cam_grid
 
 from pipeline.attention import CAM_METHODS, AttentionModel, compiled_cam_model
@@ -58,24 +57,18 @@ def test_maps_equal_plain_tf_keras_vis(model, image, class_index):
     assert all(cam.shape == (SIZE, SIZE) for cam in ours.values())
 
 
-def rgb_input(path, size: int) -> np.ndarray:
-    """An X-ray file as a (size, size, 3) float32 RGB 0-255 model input."""
-    with Image.open(path) as xray:
-        gray = np.asarray(xray.convert("L").resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
-    return np.repeat(gray[..., None], 3, axis=-1)
-
-
 @needs(SUBSET)
 @needs(SHIPPED_MOBILENET / "model.keras")
 @pytest.mark.slow
 def test_shipped_mobilenet_maps_on_a_real_xray_equal_plain_tf_keras_vis():
     from pipeline.artifacts import gradcam_layer, read_config
+    from pipeline.images import file_to_model_input
     from pipeline.model import load_trained_model
 
     model, _ = load_trained_model(SHIPPED_MOBILENET)
     layer = gradcam_layer(read_config(SHIPPED_MOBILENET), SHIPPED_MOBILENET)
     assert cam_grid(model, layer) == (MIN_GRID, MIN_GRID)
-    image = rgb_input(SUBSET / "COVID" / "images" / "COVID-10.jpg", int(model.input_shape[1]))
+    image = file_to_model_input(SUBSET / "COVID" / "images" / "COVID-10.jpg", int(model.input_shape[1]))
     attention = AttentionModel(model, layer, methods=tuple(CAM_METHODS))
     predicted = int(np.argmax(attention.probabilities(image)))
     assert_maps_equal_plain(attention.maps(image, predicted),
