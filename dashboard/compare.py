@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import shortcuts
-from pipeline.config import AUDIT_TARGET_DATA, TARGETS
+from pipeline.config import AUDIT_TARGET_DATA, MIN_SUBGROUP_SUPPORT, TARGETS
 
 from .catalog import ModelEntry
 
@@ -157,8 +157,8 @@ def shortcut_table(entries: list[ModelEntry]) -> pd.DataFrame:
         for name in chain_classes:
             recalls = shortcuts.chain_recalls(metrics, name)
             row.update({f"{name} recall, chain {chain}": recall for chain, (recall, _) in recalls.items()})
-            lowest = shortcuts.lowest_chain_recall(metrics, name)  # over chains with enough images
-            row[f"{name} recall, lowest chain"] = lowest[1] if lowest else np.nan
+            lowest = shortcuts.lowest_chain_recall(metrics, name)
+            row[f"{name} recall, lowest chain of {MIN_SUBGROUP_SUPPORT}+ images"] = lowest[1] if lowest else np.nan
         for name in audit_classes:
             found = shortcuts.audit_recall(metrics, name)
             row[f"{name} recall, {AUDIT_TARGET_DATA} X-rays"] = found[0] if found else np.nan  # numbers stay numbers

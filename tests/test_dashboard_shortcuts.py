@@ -40,7 +40,7 @@ def test_shortcut_table_has_normal_recall_per_chain_and_the_lung_boxes_covid_rec
     assert table.loc["new", "Normal recall, chain kermany"] == 0.62
     assert pd.isna(table.loc["old", "Normal recall, chain kermany"])
     assert table.loc["old", "Normal recall, chain kaggle"] == 0.95, "metrics without per_chain: the source is the chain"
-    assert table.loc["new", "Normal recall, lowest chain"] == 0.62
+    assert table.loc["new", "Normal recall, lowest chain of 10+ images"] == 0.62
     assert table.loc["new", "COVID recall, lung-boxes X-rays"] == 0.89
     assert table.loc["new", "lung-boxes COVID X-rays"] == 101
     assert pd.isna(table.loc["old", "COVID recall, lung-boxes X-rays"]), "an audit on other X-rays is not lung-boxes"
