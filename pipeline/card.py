@@ -11,6 +11,7 @@ from .report import table as _table
 from .shortcuts import audit_recall, chain_recalls, chains_from, per_chain, single_chain_classes
 from .targets import check_targets, how_training_ended, read_history, validation_accuracy
 
+REFERENCE_KINDS = {"masks": "exact", "masks predicted by the lung segmenter": "a model's"}  # else coarse
 SPLIT_KEY_NAMES = {"group": "near-duplicate groups", "patient": "patients"}
 
 
@@ -25,9 +26,13 @@ def _lung_attention_section(audit: dict) -> list[str]:
     return [
         "## Model attention on the lungs",
         f"Maps of the predicted class on {overall['n_images']} X-rays of `{audit['data_dir']}` with lung "
-        f"{audit['reference']} ({'exact' if audit['reference'] == 'masks' else 'coarse'} reference; "
+        f"{audit['reference']} ({REFERENCE_KINDS.get(audit['reference'], 'coarse')} reference; "
         "`python -m pipeline audit`).",
         _table(["method", "energy inside the lungs", "peak inside the lungs", "uniform map (baseline)"], rows),
+        *([f"Inside the lungs the lung segmenter predicts on the same X-rays (a uniform map: "
+           f"{_pct(overall['predicted_lungs_baseline_share'])}): " + ", ".join(
+               f"{m} {_pct(overall[m]['energy_inside_predicted_lungs'])}" for m in audit["methods"]) + "."]
+          if "predicted_lungs_baseline_share" in overall else []),
         *(f"- The {m['n_images']} audit X-rays labelled {c} in `{audit['data_dir']}`: recall {_pct(m['recall'])} "
           "(these images may come from sources the model never saw)."
           for c, m in audit.get("recall_by_label", {}).items()),

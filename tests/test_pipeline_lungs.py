@@ -255,3 +255,19 @@ def test_the_shipped_card_is_rendered_from_its_metrics():
     assert report.pct(metrics["test"]["v7covid"]["dice"]["mean"]) in (folder / CARD_FILE).read_text()
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [CARD_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, "history.csv", "split.csv"])
+
+
+def test_the_model_card_names_a_predicted_reference_and_the_share_inside_the_predicted_lungs():
+    from pipeline.card import _lung_attention_section
+
+    overall = {"n_images": 3, "baseline_share": 0.3, "Grad-CAM": {"energy_inside": 0.5, "pointing_hit_rate": 0.6}}
+    predicted = "\n".join(_lung_attention_section({"reference": "masks predicted by the lung segmenter",
+                                                   "methods": ["Grad-CAM"], "data_dir": "x", "overall": overall}))
+    assert "with lung masks predicted by the lung segmenter (a model's reference" in predicted
+    assert "Inside the lungs the lung segmenter predicts" not in predicted
+    overall = {**overall, "predicted_lungs_baseline_share": 0.25,
+               "Grad-CAM": {**overall["Grad-CAM"], "energy_inside_predicted_lungs": 0.4}}
+    boxes = "\n".join(_lung_attention_section({"reference": "boxes", "methods": ["Grad-CAM"], "data_dir": "x",
+                                               "overall": overall}))
+    assert "(coarse reference" in boxes
+    assert "lung segmenter predicts on the same X-rays (a uniform map: 25.0%): Grad-CAM 40.0%." in boxes
