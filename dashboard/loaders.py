@@ -112,3 +112,21 @@ def augmentations(digest: str, size: int, count: int, seed: int, flip: bool, kin
     from .augment_preview import augmented_versions
 
     return augmented_versions(_gray, size, count, seed, flip, kind)
+
+
+@st.cache_resource(show_spinner="Loading the lung segmenter...", max_entries=2)
+def segmenter(folder: str, stamp: str):
+    """The lung segmenter and its config, loaded once; raises ``ArtifactError``."""
+    from pipeline.lungs import load_segmenter
+
+    return load_segmenter(folder)
+
+
+@st.cache_data(show_spinner="Outlining the lungs...", max_entries=128)
+def lung_mask(folder: str, stamp: str, digest: str, _gray: np.ndarray) -> np.ndarray:
+    """The segmenter's lung mask of the image with SHA-256 ``digest``: one forward pass per image,
+    shared by every model, view and redraw."""
+    from .lungs import predict_mask
+
+    model, config = segmenter(folder, stamp)
+    return predict_mask(model, _gray, int(config["input_size"]))

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.audit import energy_inside, region_from_boxes, resize_region
+from pipeline.audit import region_from_boxes, resize_region
 from pipeline.config import IMAGE_EXTENSIONS
 from pipeline.data import canonical_class, find_class_root
 from pipeline.errors import DataError
 
+from .lungs import LungRegion
 from .overlay import Box
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ SAMPLES_INDEX = SAMPLES_DIR / "samples.json"
 
 
 @dataclass(frozen=True)
-class LungBoxes:
+class LungBoxes(LungRegion):
     """A coarse box per lung (not a lung mask), in pixels of the sample at ``size`` (width, height)."""
 
     size: tuple[int, int]
@@ -41,19 +41,6 @@ class LungBoxes:
         """Bool (size, size) mask of the boxes, squashed to a square as the model input and its maps are."""
         width, height = self.size
         return resize_region(region_from_boxes(list(self.boxes), height, width), size)
-
-    def share_inside(self, cam: np.ndarray) -> float | None:
-        """Share of a square map's energy inside the boxes, as the lung-attention audit scores it; None if empty."""
-        return energy_inside(cam, self.region(cam.shape[0]))
-
-    def shares_text(self, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
-        """Each map's share of energy inside the boxes, e.g. "Grad-CAM 71%, Grad-CAM++ empty"."""
-        shares = ("empty" if share is None else f"{share:.0%}" for share in map(self.share_inside, maps))
-        return ", ".join(f"{title} {share}" for title, share in zip(titles, shares))
-
-    def uniform_share(self, size: int) -> float:
-        """The share a uniform (size, size) map puts inside the boxes: the audit's baseline."""
-        return float(self.region(size).mean())
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, layout, loaders, overlay, thresholds
-from dashboard.catalog import ModelEntry
+from dashboard import charts, layout, loaders, lungs, overlay, thresholds
+from dashboard.catalog import Catalog, ModelEntry, folder_stamp
 from dashboard.samples import LungBoxes, shipped_samples
 from pipeline import images
 from pipeline.errors import ArtifactError
@@ -49,6 +49,7 @@ class Drawing:
     colormap: str
     more: bool  # Score-CAM and Layer-CAM too (one-model view only)
     lungs: LungBoxes | None  # boxes to outline on every panel, None: none
+    predicted: lungs.PredictedLungs | None = None  # the lung segmenter's mask to outline, None: none
 
 
 class Picked:
@@ -107,11 +108,36 @@ def maps_for(entry: ModelEntry, image: Picked, class_index: int, more: bool = Fa
 
 def draw(image: Picked, titles: Sequence[str], maps: Sequence[np.ndarray],
          drawing: Drawing) -> list[tuple[str, np.ndarray]]:
-    """The (title, RGB) panels: the image and one overlay per map, with the lung boxes if chosen."""
+    """The (title, RGB) panels: the image and one overlay per map, with the lung boxes and the
+    predicted lungs if chosen."""
     panels = overlay.attention_panels(image.view, maps, drawing.opacity, drawing.colormap, titles)
-    if drawing.lungs is None:
-        return panels
-    return overlay.outline_panels(panels, drawing.lungs.boxes, drawing.lungs.size)
+    if drawing.lungs is not None:
+        panels = overlay.outline_panels(panels, drawing.lungs.boxes, drawing.lungs.size)
+    if drawing.predicted is not None:
+        panels = lungs.outline_panels(panels, drawing.predicted.mask)
+    return panels
+
+
+def predicted_lungs(catalog: Catalog, image: Picked, column) -> lungs.PredictedLungs | None:
+    """The toggle for the segmenter's outlines and, when on, its mask of the image (computed once
+    per image, whatever the model or the drawing options); None with a plain note where there is none."""
+    folder = lungs.segmenter_folder(catalog.root)
+    problem = lungs.segmenter_problem(folder)
+    on = column.toggle("Outline the predicted lungs", value=problem is None, disabled=problem is not None,
+                       key="explain-predicted-lungs",
+                       help="The lungs as the project's lung segmenter predicts them, with each map's share inside.")
+    if problem is not None:
+        column.caption(problem)
+        return None
+    if not on:
+        return None
+    try:
+        return lungs.PredictedLungs(loaders.lung_mask(str(folder), folder_stamp(folder), image.digest, image.gray))
+    except Exception:  # a segmenter that passes the checks yet fails in Keras: the page goes on without it
+        log.exception("lung segmentation failed with %s", folder)
+        column.caption(f"The lung segmenter in `{folder}` failed on this image (the server log has the details); "
+                       "the maps are shown without lung outlines.")
+        return None
 
 
 def lung_caption(lungs: LungBoxes, titles: Sequence[str], maps: Sequence[np.ndarray]) -> str:
@@ -159,8 +185,11 @@ def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
         st.caption(ABOUT_MORE.format(passes=model.SCORE_CAM_PASSES))
     if drawing.lungs is not None:
         st.caption(lung_caption(drawing.lungs, titles, maps))
+    if drawing.predicted is not None:
+        st.caption(f"{drawing.predicted.caption(titles, maps)} {lungs.ABOUT_PREDICTED}")
     colour_scale(drawing.colormap)
     boxes = "; white outlines: coarse lung boxes" if drawing.lungs is not None else ""
+    boxes += "; magenta outlines: predicted lungs" if drawing.predicted is not None else ""
     caption = f"{entry.name}, class {class_name}, {image.label}{boxes}. Research use only; not for diagnosis."
     st.download_button("Download the overlays (PNG)", overlay.panel_png(panels, drawing.colormap, caption),
                        file_name=f"attention-{entry.name}-{class_name}.png".replace(" ", "_"), mime="image/png",
@@ -172,6 +201,8 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
                + (" Score-CAM and Layer-CAM are shown in the one-model view only." if drawing.more else ""))
     if drawing.lungs is not None:
         st.caption(ABOUT_LUNGS.format(source=drawing.lungs.source))
+    if drawing.predicted is not None:
+        st.caption(lungs.ABOUT_PREDICTED)
     for entry in entries:
         model = load(entry)
         if model is None:
@@ -187,6 +218,10 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
             f"{model.classes[i]}: {probabilities[i]:.1%}" for i in ranked))
         if drawing.lungs is not None:
             columns[0].caption(f"Energy inside the lung boxes: {drawing.lungs.shares_text(overlay.MAP_TITLES, maps)}")
+        if drawing.predicted is not None:
+            columns[0].caption(f"Energy inside the predicted lungs: "
+                               f"{drawing.predicted.shares_text(overlay.MAP_TITLES, maps)} (a uniform map: "
+                               f"{drawing.predicted.uniform_share(maps[0].shape[0]):.0%})")
         for column, (title, rgb) in zip(columns[1:], draw(image, overlay.MAP_TITLES, maps, drawing)):
             column.image(rgb, caption=f"{title} ({model.classes[predicted]})" if title in overlay.MAP_TITLES
                          else title, width="stretch")
@@ -207,13 +242,14 @@ def main() -> None:
     name = model_column.selectbox("Model", names, key="explain-model", disabled=mode == ALL)
     opacity = opacity_column.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="explain-opacity")
     colormap = colormap_column.selectbox("Colour map", list(overlay.COLORMAPS), key="explain-colormap")
-    more_column, lungs_column = st.columns(2)
+    more_column, lungs_column, predicted_column = st.columns(3)
     more = more_column.toggle(MORE, value=False, key="explain-more",
                               help="Two more attention maps in the one-model view; computed only when this is on.")
     outline = image.lungs is not None and lungs_column.checkbox(
         "Draw the lung boxes", value=True, key="explain-lungs",
         help="Coarse boxes around the lungs of this sample, drawn by radiologists: not a lung mask.")
-    drawing = Drawing(opacity, colormap, more, image.lungs if outline else None)
+    predicted = predicted_lungs(catalog, image, predicted_column)
+    drawing = Drawing(opacity, colormap, more, image.lungs if outline else None, predicted)
     st.markdown(ABOUT_MAPS)
     st.caption(f"Explaining {image.label}.")
     if mode == ONE:
