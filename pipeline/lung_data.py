@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .config import DEFAULT_SPLIT, IMAGE_EXTENSIONS, LUNG_MIN_PART_SHARE, LUNG_SOURCES, MANIFEST_NAME
+from .config import DEFAULT_SPLIT, IMAGE_EXTENSIONS, LUNG_MIN_PART_SHARE, LUNG_SOURCES, MANIFEST_NAME, SPLIT_FILE
 from .data import split_indices
-from .errors import DataError
+from .errors import ArtifactError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +168,20 @@ def box_iou(a: Box, b: Box) -> float:
     inter = width * height
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def write_split(folder: Path, splits: dict[str, list[MaskPair]]) -> None:
+    with (folder / SPLIT_FILE).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "source", "patient", "split"])
+        for split, pairs in splits.items():
+            writer.writerows([p.name, p.source, p.patient, split] for p in pairs)
+
+
+def read_split(folder: str | Path) -> dict[str, str]:
+    """name -> split, as the segmenter was trained."""
+    path = Path(folder) / SPLIT_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: {SPLIT_FILE} is missing")
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["name"]: row["split"] for row in csv.DictReader(handle)}

@@ -7,7 +7,6 @@ input (224, 224, 3) float 0-255, as the classifiers take it -> frozen ``gray`` l
 
 from __future__ import annotations
 
-import csv
 import functools
 import logging
 import time
@@ -39,12 +38,11 @@ from .config import (
     LUNG_WORK_SIZE,
     LUNGS_DIR_NAME,
     MODEL_FILE,
-    SPLIT_FILE,
     TASK_KEY,
 )
 from .errors import ArtifactError, DataError
 from .images import ImageInputError, file_to_model_gray, file_to_model_input
-from .lung_data import MaskPair, convention_weights, find_xrays, read_lung_masks, split_pairs
+from .lung_data import MaskPair, convention_weights, find_xrays, read_lung_masks, split_pairs, write_split
 
 log = logging.getLogger(__name__)
 
@@ -178,23 +176,6 @@ class LungTrainOptions:
     bn_momentum: float = LUNG_BN_MOMENTUM
     boxes_dir: str | None = None  # lung-boxes: never trained on, for the card's box comparison
     limit: int | None = None  # at most this many pairs per split (quick runs and tests)
-
-
-def write_split(folder: Path, splits: dict[str, list[MaskPair]]) -> None:
-    with (folder / SPLIT_FILE).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["name", "source", "patient", "split"])
-        for split, pairs in splits.items():
-            writer.writerows([p.name, p.source, p.patient, split] for p in pairs)
-
-
-def read_split(folder: str | Path) -> dict[str, str]:
-    """name -> split, as the segmenter was trained."""
-    path = Path(folder) / SPLIT_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{folder}: {SPLIT_FILE} is missing")
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["name"]: row["split"] for row in csv.DictReader(handle)}
 
 
 def train_segmenter(options: LungTrainOptions) -> Path:

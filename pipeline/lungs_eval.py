@@ -19,7 +19,7 @@ from .audit import BOX_COLUMNS, BOXES_FILE
 from .config import CARD_FILE, CONFIG_FILE, DISCLAIMER, LUNG_SOURCES, MANIFEST_NAME, METRICS_FILE
 from .errors import DataError
 from .images import file_to_model_input, read_image
-from .lung_data import box_iou, convention_weights, dice, iou, lung_boxes, read_lung_masks
+from .lung_data import box_iou, convention_weights, dice, iou, lung_boxes, read_lung_masks, read_split
 from .report import pct, table
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def split_scores(model, folder: str | Path, data_dir: str | Path, split: str = "
     ``dice_where_agreed`` leaves out the pixels that the two conventions label differently
     (between the lungs of a ``crd_vp`` mask), so it scores the crd_vp masks on what was learnt.
     """
-    from .lungs import predict_masks, read_split
+    from .lungs import predict_masks
 
     names = {name for name, s in read_split(folder).items() if s == split}
     pairs = [p for p in read_lung_masks(data_dir) if p.name in names]
