@@ -17,7 +17,7 @@ from dashboard import charts, compare, layout, loaders, overlay, scoring
 from dashboard.catalog import ModelEntry
 from pipeline import images
 from pipeline.archive import LIMITS, ArchiveError, read_labelled_zip
-from pipeline.config import ARCHIVE_MAX_UPLOAD_MB
+from pipeline.config import ARCHIVE_MAX_UPLOAD_MB, EVALUATE_SECONDS_PER_100_IMAGES
 from pipeline.errors import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 DECODED_KEY = "evaluate-decoded"  # (archive digest, Decoded)
 SCORES_KEY = "evaluate-scores"  # (archive digest, {(model, stamp): ModelScore})
 PERCENT = ("accuracy", "macro_f1", "recall")
+TIME = (f"Scoring 100 X-rays with the five shipped models took {EVALUATE_SECONDS_PER_100_IMAGES / 60:.0f} minutes on "
+        "2 CPU cores shared with other work (bench/evaluate_upload.py), most of it VGG16, DenseNet121 and ResNet50; "
+        "SmallCNN and MobileNet take under half a minute. Pick fewer models for a quicker answer.")
 COLUMNS_PER_ROW = 2
 OPACITY, COLORMAP = 0.45, "Jet"
 
@@ -36,6 +39,7 @@ def archive_upload() -> tuple[str, bytes] | None:
         st.info(f"Upload a zip to score every model on your own images. {LIMITS} Classes a model does not know "
                 "are reported and left out. The images stay in memory and are never written to disk.",
                 icon=":material/folder_zip:")
+        st.caption(TIME)
         return None
     data = upload.getvalue()
     return hashlib.sha256(data).hexdigest(), data
@@ -74,6 +78,7 @@ def scores_for(digest: str, entries: list[ModelEntry], decoded: scoring.Decoded)
     cache = kept[1] if kept is not None and kept[0] == digest else {}
     missing = [e for e in entries if (e.name, e.stamp) not in cache]
     if missing:
+        st.caption(TIME)
         bar = st.progress(0.0, text="Loading the models...")
         scorers = [s for e in missing if (s := scorer(e)) is not None]
         found = scoring.score_all(scorers, decoded, lambda share, text: bar.progress(share, text=text))
@@ -99,7 +104,7 @@ def notes(decoded: scoring.Decoded, scores: dict[str, scoring.ModelScore]) -> No
 def figures(scores: dict[str, scoring.ModelScore]) -> None:
     table = scoring.models_table(scores)
     if table.empty:
-        st.info("No image belongs to a class these models know.")
+        st.info("No image could be scored: none both decodes and belongs to a class of the chosen models.")
         return
     st.subheader("Metrics, with 95% bootstrap intervals")
     st.dataframe(table, hide_index=True, column_config={
