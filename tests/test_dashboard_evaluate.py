@@ -13,6 +13,7 @@ from archives import bad_archives, folder_zip, zip_bytes
 from drivers import MODELS_DIR_VAR, PAGES, texts
 from drivers import open_page as open_app_page
 from PIL import Image
+from synthetic import TINY_SIZES
 
 from dashboard import scoring
 from pipeline.__main__ import main as run_pipeline
@@ -58,7 +59,8 @@ def page(monkeypatch, models_dir):
 def test_scoring_gives_the_figures_of_the_cli(models_dir, image_folder, cli_figures):
     from dashboard.explain import Explainer
 
-    decoded = scoring.decode_all(read_labelled_zip(folder_zip(image_folder, "mine/")).images, [32])
+    decoded = scoring.decode_all(read_labelled_zip(folder_zip(image_folder, "mine/")).images,
+                                 sorted(set(TINY_SIZES.values())))
     for name, cli in cli_figures.items():
         model = Explainer(models_dir / name)
         found = scoring.score_model(scoring.Scorer(name, lambda b, m=model: m.model.predict_on_batch([b]),
