@@ -70,8 +70,8 @@ def decode(data: bytes, name: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def decode_file(path: str) -> np.ndarray:
-    """A shipped or training image from disk, decoded like an upload."""
-    return images.read_image(path)
+    """A shipped or training image from disk, decoded like an upload (errors name no server folder)."""
+    return images.decode_image(Path(path).read_bytes(), Path(path).name)
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=5)

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import DICOM_SUFFIXES, IMAGE_EXTENSIONS, MAX_ASPECT, MAX_PIXELS, MIN_SIDE, WORKING_SIDE
+from .errors import PipelineError
 
 PIL_FORMATS = ("PNG", "JPEG")
 UPLOAD_TYPES = tuple(suffix.lstrip(".") for suffix in IMAGE_EXTENSIONS)
@@ -29,8 +30,8 @@ ACCEPTED = (
 )
 
 
-class ImageInputError(Exception):
-    """An image that cannot be used; ``str(error)`` is a message for the user."""
+class ImageInputError(PipelineError):
+    """An image that cannot be used; ``str(error)`` is a message for the user (the CLI prints it as one line)."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(f"{problem} {ACCEPTED}")

@@ -199,6 +199,17 @@ def test_an_rgb_dicom_becomes_its_luma():
     assert np.abs(decoded.astype(int) - expected).max() <= 1
 
 
+def test_a_palette_colour_dicom_maps_through_its_palette():
+    gray = xray_like()
+    channels = ("Red", "Green", "Blue")
+    palette = {f"{c}PaletteColorLookupTableDescriptor": [256, 0, 16] for c in channels}
+    palette |= {f"{c}PaletteColorLookupTableData": ((255 - np.arange(256, dtype="<u2")) * 257).tobytes()
+                for c in channels}  # an inverting gray palette
+    decoded = decode_image(dicom_bytes(gray, "PALETTE COLOR", BitsAllocated=8, BitsStored=8, HighBit=7, **palette),
+                           "palette.dcm")
+    assert np.array_equal(decoded, 255 - gray)
+
+
 def test_a_transfer_syntax_without_a_decoder_is_named():
     with pytest.raises(ImageInputError, match="stored as JPEG-LS Lossless Image Compression, which cannot be decoded"):
         decode_image(jpeg_ls_dicom(), "scan.dcm")
