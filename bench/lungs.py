@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import numpy as np  # noqa: E402
-from drivers import MODELS_DIR_VAR, PAGES  # noqa: E402
-from drivers import open_page as open_app_page  # noqa: E402
+from drivers import APP, MODELS_DIR_VAR, PAGES  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from pipeline.config import LUNGS_DIR_NAME  # noqa: E402
 from pipeline.images import file_to_model_input  # noqa: E402
@@ -88,12 +88,20 @@ def interleaved(run, repeats: int) -> tuple[float, float]:
 
 
 def page_seconds(models: Path, name: str, repeats: int) -> tuple[float, float]:
-    """Median seconds of the explain page (AppTest) with the outlines on, then off."""
+    """Median seconds of the explain page (AppTest) with the outlines on, then off, on a models folder
+    that holds the classifier ``name`` and the segmenter only (links to ``models``)."""
+    import tempfile
+
     import streamlit as st
 
-    os.environ[MODELS_DIR_VAR] = str(models)
-    app = open_app_page(PAGES[1])
-    app.selectbox(key="explain-model").set_value(name).run(timeout=PAGE_TIMEOUT_S)  # loads both models once
+    root = Path(tempfile.mkdtemp())
+    for folder in (name, LUNGS_DIR_NAME):
+        (root / folder).symlink_to((models / folder).resolve(), target_is_directory=True)
+    os.environ[MODELS_DIR_VAR] = str(root)
+    app = AppTest.from_file(str(APP), default_timeout=PAGE_TIMEOUT_S)
+    app.run()
+    app.switch_page(PAGES[1])
+    app.run()  # loads both models once
     def run(on: bool) -> None:
         app.toggle(key="explain-predicted-lungs").set_value(on)
         st.cache_data.clear()
