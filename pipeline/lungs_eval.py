@@ -220,6 +220,7 @@ def render_lung_card(config: dict, metrics: dict) -> str:
         *_targets_section(metrics),
         "## Limits",
         "- Mostly pediatric training X-rays; adult anatomy comes from the v7covid_ images only.",
+        "- A device over the lungs (a pacemaker, tubes) or a dense opacity can bend the outline.",
         "- A mask is a model's guess: check it on the overlay. Speed on 2 CPU cores: `bench/README.md`.",
         "## Reproduce",
         f"`python -m pipeline train-lungs --data-dir DIR --boxes-dir LUNG_BOXES --epochs {config['epochs']} "
