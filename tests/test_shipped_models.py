@@ -18,9 +18,6 @@ from pipeline.targets import read_history
 SHIPPED = REPO / "saved_models"
 FOLDERS = artifacts.list_model_dirs(SHIPPED)
 MAX_BYTES = 100 * 1000 * 1000  # the hosting limit per file
-# predictions.csv was written when training decoded JPEGs with TensorFlow (its fast integer IDCT);
-# pipeline.images decodes them with Pillow (the accurate IDCT), which moves pixels by up to 5 levels.
-DECODER_TOLERANCE = 0.03
 
 
 def test_models_are_shipped():
@@ -57,18 +54,29 @@ def test_the_readme_table_is_the_generated_one():
         "run: python -m pipeline report --models saved_models --readme README.md")
 
 
+def tensorflow_input(path, size: int) -> np.ndarray:
+    """The model input as the shipped predictions.csv files were made: decoded by TensorFlow (its fast
+    integer JPEG IDCT), before every path went through pipeline.images (Pillow's accurate IDCT moves
+    pixels by up to 5 levels and outputs by up to 0.17). Until the shipped models are evaluated again
+    through pipeline.images, this reproduces their stored outputs."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(str(path)), channels=1, dtype=tf.uint8, expand_animations=False)
+    image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, (size, size), antialias=True)), 0, 255), tf.uint8)
+    return tf.image.grayscale_to_rgb(tf.cast(image, tf.float32)).numpy()
+
+
 @needs(SUBSET)
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
 def test_the_saved_model_gives_the_stored_test_predictions(folder):
-    from pipeline.images import file_to_model_input
     from pipeline.model import load_trained_model
 
     model, classes = load_trained_model(folder)
     config = artifacts.read_config(folder)
     with (folder / "predictions.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))[::97][:8]
-    images = np.stack([file_to_model_input(SUBSET / r["path"], int(config["input_size"])) for r in rows])
+    images = np.stack([tensorflow_input(SUBSET / r["path"], int(config["input_size"])) for r in rows])
     stored = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
-    np.testing.assert_allclose(model.predict(images, verbose=0), stored, atol=DECODER_TOLERANCE)
+    np.testing.assert_allclose(model.predict(images, verbose=0), stored, atol=1e-4)
     assert json.loads((folder / "config.json").read_text())["classes"] == classes
