@@ -43,8 +43,19 @@ def test_every_model_is_judged_on_macro_f1_normal_recall_per_chain_and_lung_boxe
         ("macro-F1", 0.90, 0.93, None, True),
         ("Normal recall in chain `kermany`", 0.90, 0.6, 200, False),
         ("Normal recall in chain `kaggle`", 0.90, 0.95, 255, True),
-        ("COVID recall on the `lung-boxes` X-rays", 0.90, 0.91, 101, True)], "a chain of 9 Normal images is too small"
+        ("Normal recall in chain `tiny`", 0.90, None, None, False),
+        ("COVID recall on the `lung-boxes` X-rays", 0.90, 0.91, 101, True)]
     assert results[0].interval == pytest.approx([0.91, 0.95])
+    assert results[3].missing == "9 test images of Normal there, fewer than 10", "a chain of 9 Normal images is too small"
+
+
+def test_a_chain_without_normal_test_images_is_not_measured_and_not_met():
+    figures = metrics(0.96, 0.9, normal_by_chain={"kaggle": (0.95, 255)}, audit_covid=0.95)
+    figures["per_chain"]["kermany"] = {"recall": {"Viral Pneumonia": 0.99}, "support": {"Viral Pneumonia": 201}}
+    results = check_targets({"backbone": "MobileNet"}, figures)
+    assert [(r.name, r.met) for r in results[1:3]] == [("Normal recall in chain `kaggle`", True),
+                                                       ("Normal recall in chain `kermany`", False)]
+    assert results[2].missing == "0 test images of Normal there, fewer than 10"
 
 
 def test_mobilenet_needs_the_higher_macro_f1():
@@ -56,7 +67,7 @@ def test_mobilenet_needs_the_higher_macro_f1():
 def test_unmeasured_targets_are_not_met_and_say_why():
     results = check_targets({"backbone": "VGG16"}, metrics(0.95, 0.9, audit_covid=0.99, audit_data="lung-masks"))
     assert [(r.reached, r.met) for r in results[1:]] == [(None, False), (None, False)]
-    assert "no chain holds 10 test images of Normal" in results[1].missing
+    assert "records no source or chain" in results[1].missing
     assert "not audited on `lung-boxes`" in results[2].missing
 
 
