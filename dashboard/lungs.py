@@ -3,6 +3,7 @@ panel, and each map's share of energy inside a lung region beside a uniform map'
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,12 @@ ABOUT_PREDICTED = (
 )
 
 
-class LungRegion:
+class LungRegion(ABC):
     """A lung region that can be squashed to a square of any size: ``region(size)``."""
 
+    @abstractmethod
     def region(self, size: int) -> np.ndarray:
-        raise NotImplementedError
+        """The region as a (size, size) boolean mask."""
 
     def share_inside(self, cam: np.ndarray) -> float | None:
         """Share of a square map's energy inside the region, as the lung-attention audit scores it; None if empty."""
