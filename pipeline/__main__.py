@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
                             "JPEG re-compression and gamma, which hide each source's processing traces")
     train.add_argument("--label-smoothing", type=_fraction, default=config.DEFAULT_LABEL_SMOOTHING, metavar="S",
                        help="0 (off) to below 1, e.g. 0.1")
+    train.add_argument("--lung-focus", metavar="DIR",
+                       help="a lung segmenter folder (e.g. saved_models/lungs): the model starts with it, frozen, and "
+                            "dims what lies outside the lungs")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on GPUs, bfloat16 on CPUs with AVX512-BF16 or AMX "
                             "(the saved model computes in float32)")
@@ -153,7 +156,7 @@ def run_train(args: argparse.Namespace) -> None:
             patience=args.patience, image_size=args.image_size, seed=args.seed, split=tuple(args.split),
             limit_per_class=args.limit_per_class,
             flip=args.flip, augmentation=args.augmentation, label_smoothing=args.label_smoothing,
-            mixed_precision=args.mixed_precision, out=args.out,
+            lung_focus=args.lung_focus, mixed_precision=args.mixed_precision, out=args.out,
             checkpoint_dir=args.checkpoint_dir, data_origin=origin,
         )
         log.info("done: %s", train(options))

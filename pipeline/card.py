@@ -80,7 +80,14 @@ def _recipe(config: dict) -> str:
             f"(patience {options.get('patience')}){'; ' if kept else ' '}{weights}; class weights; "
             f"augmentation `{config.get('augmentation', 'affine')}`"
             f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
-            f"{config.get('label_smoothing', 0)}.")
+            f"{config.get('label_smoothing', 0)}{_focus(config.get('lung_focus'))}.")
+
+
+def _focus(focus: dict | None) -> str:
+    if not focus:
+        return ""
+    return (f"; lung focus: the model starts with the frozen lung segmenter and keeps {focus['outside']:.0%} of what "
+            f"lies more than {focus['margin']:.0%} of the side outside the lungs")
 
 
 def _precision(config: dict) -> str:

@@ -107,6 +107,8 @@ LUNG_BATCH_SIZE = 16
 LUNG_LEARNING_RATE = 3e-3
 LUNG_BN_MOMENTUM = 0.99  # Keras's default
 LUNG_THRESHOLD = 0.5
+LUNG_FOCUS_MARGIN = 0.05  # lung focus: what stays bright grows beyond the lungs by this share of the side
+LUNG_FOCUS_OUTSIDE = 0.1  # lung focus: what lies outside keeps this share of its value
 LUNG_MIN_PART_SHARE = 0.1  # a connected part of a mask smaller than this share of the largest is no lung
 SPLIT_FILE = "split.csv"
 

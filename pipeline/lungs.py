@@ -81,7 +81,7 @@ def training_model(unet: keras.Model) -> keras.Model:
     return keras.Model(unet.inputs, keras.layers.Activation("sigmoid", name="lungs")(unet.outputs[0]))
 
 
-def build_segmenter(unet: keras.Model, input_size: int = LUNG_INPUT_SIZE) -> keras.Model:
+def build_segmenter(unet: keras.Model, input_size: int = LUNG_INPUT_SIZE, name: str = "LungUNet") -> keras.Model:
     """The saved model: the classifiers' input (RGB float 0-255) -> gray -> the U-Net's size ->
     U-Net -> logits resized back to the input -> sigmoid. It shares the U-Net's weights."""
     work_size = int(unet.input_shape[1])
@@ -92,7 +92,7 @@ def build_segmenter(unet: keras.Model, input_size: int = LUNG_INPUT_SIZE) -> ker
     x = keras.layers.Resizing(work_size, work_size, antialias=True, name="work_size")(x)
     x = keras.layers.Resizing(input_size, input_size, name="input_size")(unet(x))
     outputs = keras.layers.Activation("sigmoid", dtype="float32", name="lungs")(x)
-    return keras.Model(inputs, outputs, name="LungUNet")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def to_work_size(images: np.ndarray, work_size: int) -> np.ndarray:

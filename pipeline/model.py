@@ -17,6 +17,7 @@ from . import artifacts
 from .backbones import Backbone, preprocessing_affine
 from .config import CONFIG_FILE, MODEL_FILE
 from .errors import ArtifactError, ConfigError
+from .lung_focus import focus_on_lungs, is_focus_layer
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,23 @@ HEAD_DROPOUT = 0.5
 
 
 def build_model(
-    spec: Backbone, num_classes: int, weights: str | None = "imagenet", image_size: int | None = None
+    spec: Backbone, num_classes: int, weights: str | None = "imagenet", image_size: int | None = None,
+    lung_unet: keras.Model | None = None,
 ) -> keras.Model:
     """Return the flat classifier for ``spec`` with the backbone's weights from ``weights``.
 
     ``weights`` is "imagenet", None (random initialisation) or the path of a weights file for
-    the backbone without its top (``include_top=False``).
+    the backbone without its top (``include_top=False``). ``lung_unet``: the lung segmenter's U-Net;
+    given, the model dims what lies outside the lungs before anything else (``pipeline.lung_focus``).
     """
     size = image_size or spec.input_size
     application = resolve_application(spec)
     inputs = keras.Input((size, size, 3), name="image")
+    x = inputs
+    if lung_unet is not None:
+        x = focus_on_lungs(x, lung_unet, size)
     preprocess = keras.layers.Dense(3, trainable=False, dtype="float32", name=PREPROCESS_LAYER)
-    x = preprocess(inputs)
+    x = preprocess(x)
     preprocess.set_weights([w.astype("float32") for w in preprocessing_affine(spec.preprocessing)])
     backbone = application(include_top=False, weights=None, input_tensor=x)
     x = keras.layers.GlobalAveragePooling2D(name=HEAD_PREFIX + "pool")(backbone.output)
@@ -99,7 +105,7 @@ def set_trainable(model: keras.Model, spec: Backbone, phase: str, from_scratch: 
     names = [layer.name for layer in model.layers]
     start = names.index(spec.fine_tune_from) if phase == "fine_tune" else len(names)
     for index, layer in enumerate(model.layers):
-        if layer.name == PREPROCESS_LAYER:
+        if layer.name == PREPROCESS_LAYER or is_focus_layer(layer):
             layer.trainable = False
         elif _is_head(layer) or from_scratch:
             layer.trainable = True
@@ -123,13 +129,20 @@ def as_float32(model: keras.Model) -> keras.Model:
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
     config = model.get_config()
-    for layer in config["layers"]:
-        layer["config"]["dtype"] = "float32"
+    _float32_layers(config["layers"])
     clone = keras.Model.from_config(config)
     clone.set_weights(model.get_weights())
     mixed = sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})
     log.info("%s: computed in %s while training; saved computing in float32", model.name, ", ".join(mixed))
     return clone
+
+
+def _float32_layers(layers: list[dict]) -> None:
+    for layer in layers:
+        if "layers" in layer["config"]:  # a nested model, e.g. the lung-focus segmenter
+            _float32_layers(layer["config"]["layers"])
+        else:
+            layer["config"]["dtype"] = "float32"
 
 
 def load_trained_model(folder: str | Path) -> tuple[keras.Model, list[str]]:

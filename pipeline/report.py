@@ -112,7 +112,8 @@ def comparison_table(root: str | Path) -> str:
 def recipe_of(config: dict) -> str:
     options = config.get("options", {})
     return (f"{config['backbone']}, augmentation {options.get('augmentation', 'affine')}, label smoothing "
-            f"{options.get('label_smoothing', 0)}, head LR {options.get('learning_rate')}")
+            f"{options.get('label_smoothing', 0)}, head LR {options.get('learning_rate')}"
+            f"{', lung focus' if options.get('lung_focus') else ''}")
 
 
 def experiments_tables(root: str | Path) -> str:

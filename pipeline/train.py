@@ -39,6 +39,8 @@ from .config import (
     DEFAULT_SEED,
     DEFAULT_SPLIT,
     HISTORY_FILE,
+    LUNG_FOCUS_MARGIN,
+    LUNG_FOCUS_OUTSIDE,
     METRICS_FILE,
     MODEL_FILE,
     RANDOM_WEIGHTS,
@@ -52,6 +54,7 @@ from .distribute import (
 )
 from .errors import DataError
 from .inputs import make_dataset
+from .lung_focus import load_unet
 from .model import as_float32, build_model, export_model, set_trainable
 from .targets import read_epochs
 
@@ -79,6 +82,7 @@ class TrainOptions:
     flip: bool = False
     augmentation: str = DEFAULT_AUGMENTATION
     label_smoothing: float = DEFAULT_LABEL_SMOOTHING
+    lung_focus: str | None = None  # a lung segmenter folder: dim what lies outside the lungs (pipeline.lung_focus)
     mixed_precision: bool = False
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
@@ -219,8 +223,9 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     from_scratch = opts.weights is None
     clock, best = TrainingClock(work), BestWeights(work)
+    lung_unet = load_unet(opts.lung_focus) if opts.lung_focus else None
     with strategy.scope():
-        model = build_model(spec, len(dataset.classes), opts.weights, size)
+        model = build_model(spec, len(dataset.classes), opts.weights, size, lung_unet)
         set_trainable(model, spec, "head", from_scratch)
         head_epochs = _fit_phase(model, "head", 0, opts.epochs, opts.learning_rate,
                                  train_ds, val_ds, weights, opts, work, [clock, best])
@@ -256,6 +261,8 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         "kept_epoch": kept,
         "learning_rates": {"head": opts.learning_rate, "fine_tune": opts.fine_tune_learning_rate},
         "flip": opts.flip, "augmentation": opts.augmentation, "label_smoothing": opts.label_smoothing,
+        "lung_focus": {"segmenter": opts.lung_focus, "margin": LUNG_FOCUS_MARGIN, "outside": LUNG_FOCUS_OUTSIDE}
+        if opts.lung_focus else None,
         "mixed_precision": opts.mixed_precision, "compute_dtype_policy": policy,
         "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
         "hardware": hardware(), "versions": versions(),

@@ -1,0 +1,54 @@
+"""Lung-focused input: frozen layers at the start of a classifier that dim what lies outside the lungs.
+
+input (RGB 0-255) -> the lung segmenter (frozen, at the classifier's input size) -> lung probability
+-> the lung mask (probability above LUNG_THRESHOLD, by a steep hard sigmoid) -> grown by a margin
+(max pooling) -> soft edge (average pooling) -> weight = outside + (1 - outside) * lungs -> input * weight.
+The geometry is unchanged, so the maps, the audit and the overlays read the image as before. Because
+the layers are part of the saved model, training, ``evaluate``, the audit and the app give the model
+the same input from the one file-to-input path, and no caller can forget the step.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from .config import LUNG_FOCUS_MARGIN, LUNG_FOCUS_OUTSIDE, LUNG_THRESHOLD
+from .errors import ConfigError
+from .lungs import build_segmenter, load_segmenter
+
+PREFIX = "lung_focus"
+UNET_LAYER = "unet"
+STEEPNESS = 60.0  # hard_sigmoid(60 * (p - 0.5)) is 0 for p <= 0.45 and 1 for p >= 0.55: nearly a threshold
+
+
+def is_focus_layer(layer: keras.layers.Layer) -> bool:
+    return layer.name.startswith(PREFIX)
+
+
+def margin_pixels(size: int, margin: float = LUNG_FOCUS_MARGIN) -> int:
+    """The margin around the lungs in pixels at ``size``; at least one."""
+    return max(1, round(margin * size))
+
+
+def focus_on_lungs(image, unet: keras.Model, size: int, margin: float = LUNG_FOCUS_MARGIN,
+                   outside: float = LUNG_FOCUS_OUTSIDE):
+    """``image`` (a Keras tensor, RGB 0-255, ``size`` square) with what lies outside the lungs dimmed
+    to ``outside`` of its value; ``unet`` is the trained segmenter's U-Net, frozen here."""
+    if not 0 <= outside < 1:
+        raise ConfigError(f"lung focus: outside must be in [0, 1), got {outside}")
+    segmenter = build_segmenter(unet, size, name=f"{PREFIX}_segmenter")
+    segmenter.trainable = False
+    window = 2 * margin_pixels(size, margin) + 1
+    steep = keras.layers.Rescaling(STEEPNESS, offset=-STEEPNESS * LUNG_THRESHOLD, name=f"{PREFIX}_logit")
+    lungs = steep(segmenter(image))
+    lungs = keras.layers.Activation("hard_sigmoid", name=f"{PREFIX}_mask")(lungs)  # 0 below 0.45, 1 above 0.55
+    grown = keras.layers.MaxPooling2D(window, strides=1, padding="same", name=f"{PREFIX}_margin")(lungs)
+    soft = keras.layers.AveragePooling2D(window, strides=1, padding="same", name=f"{PREFIX}_edge")(grown)
+    weight = keras.layers.Rescaling(1 - outside, offset=outside, name=f"{PREFIX}_weight")(soft)
+    return keras.layers.Multiply(name=PREFIX)([image, weight])
+
+
+def load_unet(folder: str) -> keras.Model:
+    """The U-Net of the saved lung segmenter in ``folder`` (ArtifactError when there is none)."""
+    model, _ = load_segmenter(folder)
+    return model.get_layer(UNET_LAYER)
