@@ -104,11 +104,12 @@ def wait_until_healthy(server: subprocess.Popen, base: str) -> None:
 
 
 @contextlib.contextmanager
-def serve(models_dir: Path, log: Path) -> Iterator[Server]:
-    """``streamlit run`` the dashboard on a free port of 127.0.0.1; stopped on exit, whatever happens."""
+def serve(models_dir: Path, log: Path, script: Path = APP) -> Iterator[Server]:
+    """``streamlit run`` the dashboard (or another ``script``) on a free port of 127.0.0.1; stopped on exit,
+    whatever happens."""
     port = free_port()
     env = {**os.environ, MODELS_DIR_VAR: str(models_dir)}
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with log.open("w") as handle:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
