@@ -15,7 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # makes ``pipeline`` and ``dashboard`` importable
 
-from dashboard.layout import disclaimer  # noqa: E402  (needs the path above)
+from dashboard import loaders, warmup  # noqa: E402  (needs the path above)
+from dashboard.layout import disclaimer  # noqa: E402
 from dashboard.memory import fix_malloc_thresholds  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -36,3 +37,4 @@ page = st.navigation([
 st.sidebar.caption("Research and teaching workbench for chest X-ray classifiers.")
 disclaimer()
 page.run()
+warmup.start(loaders.load_catalog)  # after the first page is drawn, so that it never waits for TensorFlow

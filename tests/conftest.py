@@ -10,6 +10,7 @@ import pytest
 from synthetic import make_image_folder, train_tiny_models
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("XRAY_WARMUP", "0")  # no background model loading: AppTest runs stay deterministic
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, layout, loaders, lungs, overlay, thresholds
+from dashboard import charts, layout, loaders, lungs, overlay, thresholds, warmup
 from dashboard.catalog import Catalog, ModelEntry, folder_stamp
 from dashboard.samples import LungBoxes, shipped_samples
 from pipeline import images
@@ -84,6 +85,7 @@ def pick_image() -> Picked | None:
 
 def load(entry: ModelEntry) -> Explainer | None:
     """The cached explainer, or None after a warning naming the folder and the problem."""
+    warmup.wait_on_page(str(entry.folder), entry.name)
     try:
         return loaders.explainer(str(entry.folder), entry.stamp)
     except ArtifactError as exc:
@@ -131,6 +133,7 @@ def predicted_lungs(catalog: Catalog, image: Picked, column) -> lungs.PredictedL
         return None
     if not on:
         return None
+    warmup.wait_on_page(str(folder), "the lung segmenter")
     try:
         return lungs.PredictedLungs(loaders.lung_mask(str(folder), folder_stamp(folder), image.digest, image.gray))
     except Exception:  # a segmenter that passes the checks yet fails in Keras: the page goes on without it
@@ -191,9 +194,9 @@ def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
     boxes = "; white outlines: coarse lung boxes" if drawing.lungs is not None else ""
     boxes += "; magenta outlines: predicted lungs" if drawing.predicted is not None else ""
     caption = f"{entry.name}, class {class_name}, {image.label}{boxes}. Research use only; not for diagnosis."
-    st.download_button("Download the overlays (PNG)", overlay.panel_png(panels, drawing.colormap, caption),
+    st.download_button("Download the overlays (PNG)", partial(overlay.panel_png, panels, drawing.colormap, caption),
                        file_name=f"attention-{entry.name}-{class_name}.png".replace(" ", "_"), mime="image/png",
-                       icon=":material/download:")
+                       icon=":material/download:", on_click="ignore")  # the PNG is drawn when clicked
 
 
 def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> None:
@@ -234,8 +237,13 @@ def main() -> None:
         return
     catalog, entries = opened
     image = pick_image()
-    if image is None:
-        return
+    if image is not None:
+        explain(catalog, entries, image)
+
+
+@st.fragment
+def explain(catalog: Catalog, entries: list[ModelEntry], image: Picked) -> None:
+    """The options and what they show: changing one reruns this part only, not the upload and its decoding."""
     names = [entry.name for entry in entries]
     mode_column, model_column, opacity_column, colormap_column = st.columns([1.2, 1, 1, 1])
     mode = mode_column.segmented_control("View", [ONE, ALL], default=ONE, key="explain-mode") or ONE
