@@ -24,6 +24,7 @@ VIEWS = Path(__file__).resolve().parent / "views"
 if not logging.getLogger().handlers:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 fix_malloc_thresholds()
+warmup.keep_keras_session()
 
 st.set_page_config(page_title="Chest X-ray model workbench", page_icon=":material/radiology:", layout="wide")
 page = st.navigation([

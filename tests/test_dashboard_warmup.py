@@ -126,3 +126,15 @@ def test_after_the_warm_up_the_page_computes_nothing_for_its_first_maps(monkeypa
     assert not app.exception and [image.captions[0] for image in app.image][:3] == ["Original", "Grad-CAM",
                                                                                     "Grad-CAM++"]
     assert calls == []
+
+
+def test_streamlit_no_longer_clears_the_keras_session_after_a_run(monkeypatch):
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(True))
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", lambda: keras.backend.clear_session())  # Streamlit's
+    warmup.keep_keras_session()
+    script_runner._clean_problem_modules()  # what Streamlit calls after each script run
+    assert cleared == []
