@@ -66,10 +66,10 @@ class CompiledPart(keras.layers.Layer):
         self._known: tuple[tf.Tensor, tf.Tensor] | None = None
 
     @contextlib.contextmanager
-    def reusing(self, x: tf.Tensor) -> Iterator[None]:
-        """Within this block, a call on ``x`` (the same values) returns the output computed once
-        here: the methods of one ``AttentionModel.maps`` call share the forward pass below the layer."""
-        self._known = (x, self.run(x))
+    def reusing(self, x: tf.Tensor, output: tf.Tensor | None = None) -> Iterator[None]:
+        """Within this block, a call on ``x`` (the same values) returns ``output``, or the output computed
+        once here: the methods of one ``AttentionModel.maps`` call share the forward pass below the layer."""
+        self._known = (x, self.run(x) if output is None else output)
         try:
             yield
         finally:
@@ -77,9 +77,7 @@ class CompiledPart(keras.layers.Layer):
 
     def _output(self, x: tf.Tensor) -> tf.Tensor:
         known = self._known
-        if known is not None and (x is known[0] or (x.shape == known[0].shape and bool(tf.reduce_all(x == known[0])))):
-            return known[1]
-        return self.run(x)
+        return known[1] if known is not None and same_values(x, known[0]) else self.run(x)
 
     def call(self, x):
         if self.input_gradient:
@@ -96,6 +94,10 @@ class CompiledPart(keras.layers.Layer):
 
     def compute_output_spec(self, x):
         return self.part.compute_output_spec(x)
+
+
+def same_values(x: tf.Tensor, y: tf.Tensor) -> bool:
+    return x is y or (x.shape == y.shape and bool(tf.reduce_all(x == y)))
 
 
 class CamModel(keras.Model):
@@ -144,6 +146,7 @@ class AttentionModel:
         self.visualizers = {m: CAM_METHODS[m].visualizer(self.cam_model, clone=False) for m in methods}
         self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         self._lock = threading.Lock()
+        self._features: tuple[tf.Tensor, tf.Tensor] | None = None  # the last image's output below the CAM layer
 
     def warm_up(self) -> None:
         """Trace every compiled graph now, so that no user waits for it."""
@@ -158,10 +161,18 @@ class AttentionModel:
         return tf.constant(np.asarray(image, dtype=np.float32)[None])
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """Softmax outputs, shape (classes,), for one (size, size, 3) RGB 0-255 image."""
+        """Softmax outputs, shape (classes,), for one (size, size, 3) RGB 0-255 image.
+
+        They are the softmax of the proxy's linear head on the network's output up to the CAM layer,
+        which is kept: a ``maps`` call on the same image that follows (the predicted class is explained
+        first) reuses it instead of running the network again.
+        """
         batch = self._batch(image)
         with self._lock:
-            return np.asarray(self._predict(batch)[0], dtype=np.float64)
+            features = self.cam_model.get_layer("below").run(batch)
+            self._features = (batch, features)
+            logits = self.cam_model.get_layer("above").run(features)
+            return np.asarray(tf.nn.softmax(logits)[0], dtype=np.float64)
 
     def batch_probabilities(self, images: np.ndarray) -> np.ndarray:
         """Softmax outputs, shape (n, classes), for n images of shape (size, size, 3)."""
@@ -175,11 +186,17 @@ class AttentionModel:
         if not 0 <= class_index < classes:
             raise ValueError(f"class index {class_index} out of range 0-{classes - 1}")
         batch, score = self._batch(image), CategoricalScore([class_index])
-        with self._lock, self.cam_model.get_layer("below").reusing(batch):
+        with self._lock, self.cam_model.get_layer("below").reusing(batch, self._known_features(batch)):
             grids = {name: visualizer(score, batch, penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
                                       expand_cam=False, **CAM_METHODS[name].arguments)
                      for name, visualizer in self.visualizers.items()}
         return {name: unit_map(grid[0], self.input_size) for name, grid in grids.items()}
+
+
+    def _known_features(self, batch: tf.Tensor) -> tf.Tensor | None:
+        """The output below the CAM layer for ``batch`` if the last ``probabilities`` call computed it."""
+        known = self._features
+        return known[1] if known is not None and same_values(batch, known[0]) else None
 
 
 def unit_map(grid: np.ndarray, size: int) -> np.ndarray:

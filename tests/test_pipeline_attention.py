@@ -89,6 +89,21 @@ def test_probabilities_match_the_model(model, image):
     np.testing.assert_allclose(attention.probabilities(image), np.asarray(model(image[None]))[0], atol=1e-6)
 
 
+def test_maps_after_the_outputs_of_the_same_image_reuse_its_forward_pass(model, image):
+    attention = AttentionModel(model, "block4_relu")
+    below, runs = attention.cam_model.get_layer("below"), []
+    run = below.run
+    below.run = lambda x: runs.append(True) or run(x)
+    probabilities = attention.probabilities(image)
+    reused = attention.maps(image, int(np.argmax(probabilities)))
+    assert len(runs) == 1  # the maps of the predicted class ran no network below the CAM layer
+    other = image[::-1].copy()
+    attention.maps(other, 0)
+    assert len(runs) == 2
+    fresh = AttentionModel(model, "block4_relu").maps(image, int(np.argmax(probabilities)))
+    assert all(np.allclose(reused[m], fresh[m], atol=1e-6) for m in fresh)
+
+
 def test_bad_method_layer_and_class_are_refused(model, image):
     with pytest.raises(ConfigError, match=re.escape("valid methods: " + ", ".join(CAM_METHODS))):
         AttentionModel(model, "block4_relu", methods=("Saliency",))
