@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -138,3 +139,12 @@ def test_streamlit_no_longer_clears_the_keras_session_after_a_run(monkeypatch):
     warmup.keep_keras_session()
     script_runner._clean_problem_modules()  # what Streamlit calls after each script run
     assert cleared == []
+
+
+def test_a_loaded_model_is_kept_out_of_the_garbage_collectors_walks(monkeypatch):
+    monkeypatch.setattr(dashboard.explain, "Explainer", lambda folder: SimpleNamespace(folder=folder))
+    st.cache_resource.clear()
+    gc.unfreeze()
+    loaders.explainer("folder", "stamp")
+    assert gc.get_freeze_count() > 0  # Streamlit's collection after each run no longer walks the models
+    st.cache_resource.clear()
