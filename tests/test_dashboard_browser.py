@@ -72,6 +72,8 @@ def test_compare_page_draws_a_tab_when_it_is_opened(served_app):
     with browser_page() as page:
         page.goto(served_app, timeout=RENDER_TIMEOUT_MS)
         page.locator(TABLE).first.wait_for(state="visible")
+        page.locator(CHART).first.wait_for(state="visible")  # plotly loads lazily, after the table may show
+        page.wait_for_function(NO_STALE_ELEMENTS)
         assert page.locator(CHART).count() == 1  # the headline; only the open tab (a table) is drawn
         page.get_by_role("tab", name="Confusion matrices").click()
         page.locator(CHART).nth(2).wait_for(state="visible")
