@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # makes ``pipeline`` and ``dashboard`` importable
 
-from dashboard import loaders, warmup  # noqa: E402  (needs the path above)
+from dashboard import loaders  # noqa: E402  (needs the path above)
 from dashboard.layout import disclaimer  # noqa: E402
 from dashboard.memory import fix_malloc_thresholds  # noqa: E402
 
@@ -24,7 +24,6 @@ VIEWS = Path(__file__).resolve().parent / "views"
 if not logging.getLogger().handlers:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 fix_malloc_thresholds()
-warmup.keep_keras_session()
 
 st.set_page_config(page_title="Chest X-ray model workbench", page_icon=":material/radiology:", layout="wide")
 page = st.navigation([
@@ -38,4 +37,8 @@ page = st.navigation([
 st.sidebar.caption("Research and teaching workbench for chest X-ray classifiers.")
 disclaimer()
 page.run()
-warmup.start(loaders.load_catalog)  # after the first page is drawn, so that it never waits for TensorFlow
+# After the page, so that neither these imports nor TensorFlow's ever delay the first page a visitor opens.
+from dashboard import warmup  # noqa: E402
+
+warmup.keep_keras_session()
+warmup.start(loaders.load_catalog)

@@ -33,6 +33,11 @@ WARMUP_VAR = "XRAY_WARMUP"  # "0" turns the warm-up off (the tests do, so that A
 THREAD_NAME = "model-warmup"
 TENSORFLOW, SAMPLE = "tensorflow", "sample"
 POLL_S = 0.25  # how often a waiting page redraws the progress
+# Seconds between the first page's script run and the warm-up's start. Importing TensorFlow holds Python's
+# lock for seconds at a time, and the first page's messages and the browser's requests for its scripts
+# (plotly.js) wait for it: started at once, the comparison page took 2.8x the one-table page on two busy
+# cores (bench/cold_start.py) instead of 1.0x.
+START_DELAY_S = 5.0
 WAITING, LOADING, READY, FAILED = "waiting", "loading", "ready", "failed"
 
 
@@ -46,8 +51,8 @@ class Step:
 class Warmup:
     """Steps run in turn in one daemon thread; their states can be read (and awaited) from any thread."""
 
-    def __init__(self, steps: Sequence[Step]) -> None:
-        self.steps = list(steps)
+    def __init__(self, steps: Sequence[Step], delay: float = 0.0) -> None:
+        self.steps, self.delay = list(steps), delay
         self._states = {step.key: WAITING for step in self.steps}
         self._done = {step.key: threading.Event() for step in self.steps}
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
@@ -75,6 +80,7 @@ class Warmup:
         return sum(event.is_set() for event in self._done.values()), len(self.steps)
 
     def _run(self) -> None:
+        time.sleep(self.delay)
         for step in self.steps:
             self._states[step.key] = LOADING
             start = time.perf_counter()
@@ -169,7 +175,7 @@ def start(catalog: Callable[[], Catalog]) -> Warmup | None:
         if _running is None:
             logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
                 _WarmupThreadFilter())
-            _running = Warmup(plan(catalog())).start()
+            _running = Warmup(plan(catalog()), START_DELAY_S).start()
     return _running
 
 
