@@ -25,6 +25,7 @@ WAIT_S = 10
 def no_warmup_yet(monkeypatch):
     """A process with no warm-up started, the switch on; restored after the test."""
     monkeypatch.setattr(warmup, "_running", None)
+    monkeypatch.setattr(warmup, "START_DELAY_S", 0.0)
     monkeypatch.setenv(warmup.WARMUP_VAR, "1")
 
 
