@@ -39,6 +39,13 @@ def blocked_step(key: str, release: threading.Event, ran_in: list[str] | None = 
     return warmup.Step(key, label, run)
 
 
+def until(condition, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def test_a_request_during_the_warm_up_waits_for_its_load(monkeypatch):
     built = []
 
@@ -91,15 +98,16 @@ def test_a_page_waits_with_progress_only_while_the_warm_up_is_busy_with_what_it_
                           blocked_step("MobileNet", loaded, label="MobileNet"),
                           warmup.Step("SmallCNN", "SmallCNN", lambda: None)])
     monkeypatch.setattr(warmup, "_running", warm.start())
+    until(lambda: warm.state(warmup.TENSORFLOW) == warmup.LOADING)
     shown = []
     page = threading.Thread(target=warmup.wait_for, args=("MobileNet", "MobileNet", lambda *a: shown.append(a)))
     page.start()
-    time.sleep(0.3)
+    until(lambda: shown)
     assert page.is_alive() and shown[0] == (
         0.0, "Loading the models in the background: TensorFlow now, 0 of 3 steps done; MobileNet is needed here.")
     imported.set()
-    time.sleep(0.3)
-    assert page.is_alive() and "MobileNet now, 1 of 3 steps done" in shown[-1][1]
+    until(lambda: "MobileNet now, 1 of 3 steps done" in shown[-1][1])
+    assert page.is_alive()
     others = []
     warmup.wait_for("SmallCNN", "SmallCNN", lambda *a: others.append(a))  # behind MobileNet: the page loads it
     warmup.wait_for("elsewhere", "a model the warm-up does not load", lambda *a: others.append(a))
@@ -112,6 +120,25 @@ def test_a_page_waits_with_progress_only_while_the_warm_up_is_busy_with_what_it_
 def test_the_plan_loads_the_default_model_first(models_dir):
     keys = [step.key for step in warmup.plan(scan(models_dir))]
     assert keys == [warmup.TENSORFLOW, str(models_dir / "MobileNet"), warmup.SAMPLE, str(models_dir / "SmallCNN")]
+
+
+def test_the_page_waits_for_the_model_the_warm_up_is_loading(monkeypatch, models_dir):
+    st.cache_resource.clear()
+    entry, release, built_in = scan(models_dir).explainable[0], threading.Event(), []
+    original = Explainer.__init__
+    monkeypatch.setattr(Explainer, "__init__",
+                        lambda self, folder: built_in.append(threading.current_thread().name) or original(self, folder))
+
+    def load() -> None:  # a slow load: it starts only when released
+        assert release.wait(WAIT_S)
+        loaders.explainer(str(entry.folder), entry.stamp)
+
+    monkeypatch.setattr(warmup, "_running", warmup.Warmup([warmup.Step(str(entry.folder), entry.name, load)]).start())
+    threading.Timer(1.0, release.set).start()
+    with models_dir_env(models_dir):
+        app = open_page(PAGES[1])
+    assert not app.exception and "Grad-CAM++" in [image.captions[0] for image in app.image]
+    assert built_in == [warmup.THREAD_NAME]  # the page waited for the warm-up's load instead of loading it again
 
 
 def test_after_the_warm_up_the_page_computes_nothing_for_its_first_maps(monkeypatch, models_dir):
