@@ -82,8 +82,10 @@ def lasting(resource: T) -> T:
     Streamlit collects garbage after every script run; with TensorFlow and a few models loaded, a full
     collection walked about half a million objects (0.6 s on two busy cores, during which the next run
     waits). Models live as long as the server, so they are frozen once loaded (``gc.freeze``); only a model
-    replaced by a retrained one stays in memory uncollected.
+    replaced by a retrained one stays in memory uncollected. What is garbage already is collected first,
+    once per load, so that none of it is kept.
     """
+    gc.collect()
     gc.freeze()
     return resource
 
