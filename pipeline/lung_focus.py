@@ -6,6 +6,9 @@ input (RGB 0-255) -> the lung segmenter (frozen, at the classifier's input size)
 The geometry is unchanged, so the maps, the audit and the overlays read the image as before. Because
 the layers are part of the saved model, training, ``evaluate``, the audit and the app give the model
 the same input from the one file-to-input path, and no caller can forget the step.
+
+Call such a model with ``training=False`` (or ``predict``), as every path here does: in Keras 3.15 a
+``Resizing`` layer makes a plain ``model(x)`` run the layers after it in training mode.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import keras
 
 from .config import LUNG_FOCUS_MARGIN, LUNG_FOCUS_OUTSIDE, LUNG_THRESHOLD
 from .errors import ConfigError
-from .lungs import build_segmenter, load_segmenter
+from .lungs import load_segmenter, lung_probability, unet_filters, unet_graph
 
 PREFIX = "lung_focus"
 UNET_LAYER = "unet"
@@ -33,19 +36,30 @@ def margin_pixels(size: int, margin: float = LUNG_FOCUS_MARGIN) -> int:
 def focus_on_lungs(image, unet: keras.Model, size: int, margin: float = LUNG_FOCUS_MARGIN,
                    outside: float = LUNG_FOCUS_OUTSIDE):
     """``image`` (a Keras tensor, RGB 0-255, ``size`` square) with what lies outside the lungs dimmed
-    to ``outside`` of its value; ``unet`` is the trained segmenter's U-Net, frozen here."""
+    to ``outside`` of its value. The segmenter's layers are laid out flat, named with PREFIX, shaped
+    like ``unet`` (the trained segmenter's U-Net): ``copy_focus_weights`` fills them once the model is built."""
     if not 0 <= outside < 1:
         raise ConfigError(f"lung focus: outside must be in [0, 1), got {outside}")
-    segmenter = build_segmenter(unet, size, name=f"{PREFIX}_segmenter")
-    segmenter.trainable = False
-    window = 2 * margin_pixels(size, margin) + 1
+    prefix = f"{PREFIX}_"
+    lungs = lung_probability(image, int(unet.input_shape[1]), size,
+                             lambda x: unet_graph(x, unet_filters(unet), prefix=prefix), prefix)
     steep = keras.layers.Rescaling(STEEPNESS, offset=-STEEPNESS * LUNG_THRESHOLD, name=f"{PREFIX}_logit")
-    lungs = steep(segmenter(image))
-    lungs = keras.layers.Activation("hard_sigmoid", name=f"{PREFIX}_mask")(lungs)  # 0 below 0.45, 1 above 0.55
+    lungs = keras.layers.Activation("hard_sigmoid", name=f"{PREFIX}_mask")(steep(lungs))  # 0 below 0.45, 1 above 0.55
+    window = 2 * margin_pixels(size, margin) + 1
     grown = keras.layers.MaxPooling2D(window, strides=1, padding="same", name=f"{PREFIX}_margin")(lungs)
     soft = keras.layers.AveragePooling2D(window, strides=1, padding="same", name=f"{PREFIX}_edge")(grown)
     weight = keras.layers.Rescaling(1 - outside, offset=outside, name=f"{PREFIX}_weight")(soft)
     return keras.layers.Multiply(name=PREFIX)([image, weight])
+
+
+def copy_focus_weights(model: keras.Model, unet: keras.Model) -> None:
+    """Fill the lung-focus layers of ``model`` with the trained U-Net's weights and freeze them."""
+    for layer in unet.layers:
+        if layer.weights:
+            model.get_layer(f"{PREFIX}_{layer.name}").set_weights(layer.get_weights())
+    for layer in model.layers:
+        if is_focus_layer(layer):
+            layer.trainable = False
 
 
 def load_unet(folder: str) -> keras.Model:

@@ -57,23 +57,34 @@ def _block(x, filters: int, name: str, momentum: float):
     return x
 
 
-def build_unet(work_size: int = LUNG_WORK_SIZE, filters: tuple[int, ...] = LUNG_FILTERS,
-               momentum: float = LUNG_BN_MOMENTUM) -> keras.Model:
-    """(work_size, work_size, 1) gray 0-255 -> lung logits: per-image standardization, then a U-Net
-    of ``len(filters)`` levels, the last one the bottleneck. It trains on its own, at the work size.
-    ``momentum``: of the BatchNormalization statistics (lower for runs of a few dozen steps)."""
-    inputs = keras.Input((work_size, work_size, 1), name="gray_image")
-    x = keras.layers.LayerNormalization(axis=(1, 2, 3), name="standardize")(inputs)
+def unet_graph(x, filters: tuple[int, ...] = LUNG_FILTERS, momentum: float = LUNG_BN_MOMENTUM, prefix: str = ""):
+    """Gray 0-255 at the work size -> lung logits: per-image standardization, then a U-Net of
+    ``len(filters)`` levels, the last one the bottleneck. Every layer's name starts with ``prefix``."""
+    x = keras.layers.LayerNormalization(axis=(1, 2, 3), name=f"{prefix}standardize")(x)
     skips = []
     for level, width in enumerate(filters[:-1]):
-        skips.append(_block(x, width, f"down{level}", momentum))
-        x = keras.layers.MaxPooling2D(name=f"pool{level}")(skips[-1])
-    x = _block(x, filters[-1], "bottleneck", momentum)
+        skips.append(_block(x, width, f"{prefix}down{level}", momentum))
+        x = keras.layers.MaxPooling2D(name=f"{prefix}pool{level}")(skips[-1])
+    x = _block(x, filters[-1], f"{prefix}bottleneck", momentum)
     for level in reversed(range(len(skips))):
-        x = keras.layers.Conv2DTranspose(filters[level], 2, strides=2, name=f"up{level}")(x)
-        x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        x = _block(x, filters[level], f"decode{level}", momentum)
-    return keras.Model(inputs, keras.layers.Conv2D(1, 1, name="logits")(x), name="unet")
+        x = keras.layers.Conv2DTranspose(filters[level], 2, strides=2, name=f"{prefix}up{level}")(x)
+        x = keras.layers.Concatenate(name=f"{prefix}skip{level}")([x, skips[level]])
+        x = _block(x, filters[level], f"{prefix}decode{level}", momentum)
+    return keras.layers.Conv2D(1, 1, name=f"{prefix}logits")(x)
+
+
+def unet_filters(unet: keras.Model) -> tuple[int, ...]:
+    """The widths of a built U-Net's levels, the bottleneck last."""
+    levels = [layer for layer in unet.layers if layer.name.endswith("_conv1") and not layer.name.startswith("decode")]
+    return tuple(layer.filters for layer in levels)
+
+
+def build_unet(work_size: int = LUNG_WORK_SIZE, filters: tuple[int, ...] = LUNG_FILTERS,
+               momentum: float = LUNG_BN_MOMENTUM) -> keras.Model:
+    """(work_size, work_size, 1) gray 0-255 -> lung logits (``unet_graph``). It trains on its own, at the
+    work size. ``momentum``: of the BatchNormalization statistics (lower for runs of a few dozen steps)."""
+    inputs = keras.Input((work_size, work_size, 1), name="gray_image")
+    return keras.Model(inputs, unet_graph(inputs, filters, momentum), name="unet")
 
 
 def training_model(unet: keras.Model) -> keras.Model:
@@ -81,18 +92,21 @@ def training_model(unet: keras.Model) -> keras.Model:
     return keras.Model(unet.inputs, keras.layers.Activation("sigmoid", name="lungs")(unet.outputs[0]))
 
 
-def build_segmenter(unet: keras.Model, input_size: int = LUNG_INPUT_SIZE, name: str = "LungUNet") -> keras.Model:
-    """The saved model: the classifiers' input (RGB float 0-255) -> gray -> the U-Net's size ->
-    U-Net -> logits resized back to the input -> sigmoid. It shares the U-Net's weights."""
-    work_size = int(unet.input_shape[1])
-    inputs = keras.Input((input_size, input_size, 3), name="image")
-    gray = keras.layers.Dense(1, use_bias=False, trainable=False, name="gray")
-    x = gray(inputs)
+def lung_probability(image, work_size: int, input_size: int, unet_call, prefix: str = ""):
+    """The classifiers' input (RGB float 0-255) -> gray -> the U-Net's size -> ``unet_call`` -> logits
+    resized back to the input -> sigmoid: each pixel's probability of being lung."""
+    gray = keras.layers.Dense(1, use_bias=False, trainable=False, name=f"{prefix}gray")
+    x = gray(image)
     gray.set_weights([np.full((3, 1), 1 / 3, np.float32)])
-    x = keras.layers.Resizing(work_size, work_size, antialias=True, name="work_size")(x)
-    x = keras.layers.Resizing(input_size, input_size, name="input_size")(unet(x))
-    outputs = keras.layers.Activation("sigmoid", dtype="float32", name="lungs")(x)
-    return keras.Model(inputs, outputs, name=name)
+    x = keras.layers.Resizing(work_size, work_size, antialias=True, name=f"{prefix}work_size")(x)
+    x = keras.layers.Resizing(input_size, input_size, name=f"{prefix}input_size")(unet_call(x))
+    return keras.layers.Activation("sigmoid", dtype="float32", name=f"{prefix}lungs")(x)
+
+
+def build_segmenter(unet: keras.Model, input_size: int = LUNG_INPUT_SIZE) -> keras.Model:
+    """The saved model (``lung_probability`` around the trained U-Net); it shares the U-Net's weights."""
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    return keras.Model(inputs, lung_probability(inputs, int(unet.input_shape[1]), input_size, unet), name="LungUNet")
 
 
 def to_work_size(images: np.ndarray, work_size: int) -> np.ndarray:

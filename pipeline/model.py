@@ -17,7 +17,7 @@ from . import artifacts
 from .backbones import Backbone, preprocessing_affine
 from .config import CONFIG_FILE, MODEL_FILE
 from .errors import ArtifactError, ConfigError
-from .lung_focus import focus_on_lungs, is_focus_layer
+from .lung_focus import copy_focus_weights, focus_on_lungs, is_focus_layer
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ def build_model(
         num_classes, activation="softmax", dtype="float32", name=HEAD_PREFIX + "predictions"
     )(x)
     model = keras.Model(inputs, outputs, name=spec.name)
+    if lung_unet is not None:
+        copy_focus_weights(model, lung_unet)
     if weights is not None:
         _copy_backbone_weights(model, application, spec, weights, size)
     return model

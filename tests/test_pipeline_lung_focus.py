@@ -33,7 +33,7 @@ def classifier(unet) -> keras.Model:
 
 
 def focused(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    return np.asarray(keras.Model(model.inputs, model.get_layer(PREFIX).output)(image[None]))[0]
+    return np.asarray(keras.Model(model.inputs, model.get_layer(PREFIX).output)(image[None], training=False))[0]
 
 
 def test_the_lungs_keep_their_values_and_what_lies_far_outside_is_dimmed(classifier, unet):
@@ -55,17 +55,35 @@ def test_the_focus_layers_never_train_and_the_model_survives_a_safe_reload(class
     spec = get_backbone("SmallCNN")
     set_trainable(classifier, spec, "fine_tune", from_scratch=True)
     focus = [layer for layer in classifier.layers if is_focus_layer(layer)]
-    assert {layer.name for layer in focus} >= {f"{PREFIX}_segmenter", PREFIX}
+    assert {f"{PREFIX}_gray", f"{PREFIX}_logits", PREFIX} <= {layer.name for layer in focus}
+    assert not any(isinstance(layer, keras.Model) for layer in classifier.layers), "graph must be flat"
     assert not any(w.trainable for layer in focus for w in layer.weights)
     assert classifier.get_layer(spec.gradcam_layer).trainable
     path = tmp_path / "model.keras"
     classifier.save(path)
     reloaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     image = file_to_model_input(SAMPLE, SIZE)[None]
-    np.testing.assert_allclose(reloaded(image), classifier(image), atol=1e-5)
+    outputs = classifier.predict(image, verbose=0)
+    assert outputs.std() > 1e-3, "an untrained model whose outputs still depend on the image"
+    np.testing.assert_allclose(classifier(image, training=False), outputs, atol=1e-5)
+    np.testing.assert_allclose(reloaded.predict(image, verbose=0), outputs, atol=1e-5)
     np.testing.assert_allclose(focused(reloaded, image[0]), focused(classifier, image[0]), atol=1e-3)
 
 
 def test_the_share_left_outside_is_checked(unet):
     with pytest.raises(Exception, match=r"outside must be in \[0, 1\), got 1.5"):
         focus_on_lungs(keras.Input((SIZE, SIZE, 3)), unet, SIZE, outside=1.5)
+
+
+def test_the_maps_of_a_lung_focused_model_are_computed_as_for_any_model(classifier):
+    from pipeline.attention import AttentionModel
+
+    spec = get_backbone("SmallCNN")
+    attention = AttentionModel(classifier, spec.gradcam_layer)
+    image = file_to_model_input(SAMPLE, SIZE)
+    probabilities = attention.probabilities(image)
+    np.testing.assert_allclose(probabilities, classifier.predict(image[None], verbose=0)[0], atol=1e-5)
+    maps = attention.maps(image, int(np.argmax(probabilities)))
+    assert set(maps) == {"Grad-CAM", "Grad-CAM++"}
+    for heatmap in maps.values():
+        assert heatmap.shape == (SIZE, SIZE) and np.isfinite(heatmap).all() and heatmap.std() > 0.01
