@@ -17,6 +17,8 @@ declare -A recipes=(
   [robust]="--augmentation robust --label-smoothing 0 --learning-rate 1e-3"
   [smoothing]="--augmentation affine --label-smoothing 0.1 --learning-rate 3e-4"
   [robust-smoothing]="--augmentation robust --label-smoothing 0.1 --learning-rate 3e-4"
+  [lungfocus]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3 --lung-focus saved_models/lungs"
+  [robust-lungfocus]="--augmentation robust --label-smoothing 0 --learning-rate 1e-3 --lung-focus saved_models/lungs"
 )
 
 if [[ ${1:-} != --report ]]; then
@@ -33,7 +35,8 @@ if [[ ${1:-} != --report ]]; then
     # shellcheck disable=SC2086  # the recipe's options are meant to split into words
     python -m pipeline train "${budget[@]}" ${recipes[$recipe]} --seed "$seed" --data-dir "$data" \
       --weights "$weights" --out "runs/$run" --checkpoint-dir ".checkpoints/$run"
-    python -m pipeline audit --model "runs/$run/MobileNet" --data-dir "$boxes" --faithfulness-images 0
+    python -m pipeline audit --model "runs/$run/MobileNet" --data-dir "$boxes" --faithfulness-images 0 \
+      --lungs saved_models/lungs
     mkdir -p "docs/experiments/$run"
     cp "runs/$run/MobileNet/config.json" "runs/$run/MobileNet/metrics.json" "docs/experiments/$run/"
   done

@@ -65,6 +65,14 @@ def attention_cell(metrics: dict, method: str = "Grad-CAM") -> str:
     return f"{pct(overall[method]['energy_inside'])} (uniform {pct(overall['baseline_share'])})"
 
 
+def predicted_lungs_cell(metrics: dict, method: str = "Grad-CAM") -> str:
+    overall = (metrics.get("lung_attention") or {}).get("overall", {})
+    inside = overall.get(method, {}).get("energy_inside_predicted_lungs")
+    if inside is None:
+        return "n/a"
+    return f"{pct(inside)} (uniform {pct(overall.get('predicted_lungs_baseline_share'))})"
+
+
 def audit_recall_cell(metrics: dict) -> str:
     """Recall on the audit X-rays by their own labels, e.g. "COVID 81.2% (n=101)"."""
     recalls = (metrics.get("lung_attention") or {}).get("recall_by_label") or {}
@@ -154,11 +162,18 @@ def experiments_tables(root: str | Path) -> str:
                         *(mean([subgroup_recall(m, g, c, key) for m in items]) for g, c, key in pairs), mean(worst)])
     means = table(["recipe", "seeds", "mean val macro-F1", *(f"mean {n}" for n in pair_names),
                    "mean val worst subgroup recall"], summary)
+    attention = table(["run", "recipe", "Grad-CAM energy inside lung boxes", "inside the segmenter's lungs",
+                       "recall on the audit X-rays"],
+                      [[folder.relative_to(root).as_posix(), recipe_of(config), attention_cell(metrics),
+                        predicted_lungs_cell(metrics), audit_recall_cell(metrics)]
+                       for folder, config, metrics in runs if metrics.get("validation")])
     source = ("Every figure below is on each run's validation split (`val` in a column name); a chain is the "
               "manifest's `chain` column, else the source. The test split is scored once per shipped model and "
               "chooses nothing.\n\n")
     return (f"{note}{source}## Mean over seeds (validation split)\n\n{means}\n\n"
-            f"## Every run (validation split)\n\n{per_run}\n")
+            f"## Every run (validation split)\n\n{per_run}\n\n"
+            "## Lung attention and external recall (the lung-boxes audit; reported, chooses nothing)\n\n"
+            f"{attention}\n")
 
 
 def experiments_document(root: str | Path) -> str:

@@ -49,7 +49,9 @@ def test_experiment_means_average_the_seeds_on_the_validation_split(models_dir, 
         f1 = json.loads((models_dir / name / "metrics.json").read_text())["validation"]["macro_f1"]
         row = next(line for line in means.splitlines() if line.startswith(f"| {name}, augmentation"))
         assert f"| 2 | {report.pct(f1)} |" in row, "two identical seeds average to the same validation macro-F1"
-    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in text.splitlines()) == 4
+    every_run, attention = text.split("## Lung attention")
+    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in every_run.splitlines()) == 4
+    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in attention.splitlines()) == 4
     assert "val macro-F1 (95% CI)" in text and "val Normal recall, chain source-0" in text
     assert "no validation figures" not in text
 
@@ -68,11 +70,23 @@ def test_experiments_never_show_test_figures_and_name_runs_without_validation(mo
     text = report.experiments_tables(runs)
     assert "12.3%" not in text and "1.2%" not in text, "a test figure leaked into the recipe comparison"
     assert "1 of 4 runs have no validation figures" in text and ": SmallCNN-2." in text
-    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in text.splitlines()) == 3
+    assert sum(line.startswith(("| MobileNet-", "| SmallCNN-")) for line in text.split("## Lung")[0].splitlines()) == 3
     for run in runs.iterdir():
         _edit_metrics(run, lambda m: m.pop("validation", None))
     text = report.experiments_tables(runs)
     assert text.startswith("4 of 4 runs have no validation figures") and "## Mean over seeds" not in text
+
+
+def test_experiments_report_each_runs_lung_attention_without_choosing_by_it(models_dir, tmp_path):
+    runs = copy_runs(models_dir, tmp_path / "runs")
+    audit = {"overall": {"baseline_share": 0.6, "predicted_lungs_baseline_share": 0.37,
+                         "Grad-CAM": {"energy_inside": 0.7125, "energy_inside_predicted_lungs": 0.4375}},
+             "recall_by_label": {"COVID": {"recall": 0.875, "n_images": 8}}}
+    _edit_metrics(runs / "MobileNet-2", lambda m: m.update(lung_attention=audit))
+    attention = report.experiments_tables(runs).split("## Lung attention")[1]
+    rows = {line.split(" | ")[0]: line for line in attention.splitlines() if line.startswith("| ")}
+    assert "| 71.2% (uniform 60.0%) | 43.8% (uniform 37.0%) | COVID 87.5% (n=8) |" in rows["| MobileNet-2"]
+    assert "| not audited | n/a | n/a |" in rows["| SmallCNN-2"]
 
 
 def test_subgroup_columns_appear_for_classes_in_several_subgroups():
