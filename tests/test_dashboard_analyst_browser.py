@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from analyst_fixtures import outputs, paired_models
 from drivers import CHROMIUM, CHROMIUM_ARGS, NO_STALE_ELEMENTS, RENDER_TIMEOUT_MS, serve
@@ -43,6 +45,15 @@ def two_by_two(page) -> list[list[int]]:
     return [[int(v) for v in row.split("\t")[1:]] for row in cells]
 
 
+def table_once_drawn(page, expected: list[list[int]]) -> list[list[int]]:
+    """The 2x2 table once it shows ``expected`` or RENDER_TIMEOUT_MS has passed: the table is written
+    after the sentence the test waits for, so it may still be missing or show the previous threshold."""
+    deadline = time.monotonic() + RENDER_TIMEOUT_MS / 1000
+    while (shown := two_by_two(page)) != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    return shown
+
+
 def test_the_operating_point_moves_the_table_and_the_roc_marker(page):
     page.get_by_role("tab", name="Operating point").click()
     page.get_by_text("At threshold 0.500 on its COVID output, Perfect calls").wait_for()
@@ -50,14 +61,14 @@ def test_the_operating_point_moves_the_table_and_the_roc_marker(page):
     page.wait_for_function(f"({MARKER})() !== null")
     _, labels, probs = outputs(0)
     before = one_vs_rest(labels == 0, probs[:, 0], 0.5)
-    assert two_by_two(page) == before.table().tolist()
+    assert table_once_drawn(page, before.table().tolist()) == before.table().tolist()
     assert page.evaluate(MARKER) == pytest.approx(list(before.roc_point))
     page.get_by_role("slider").focus()
     page.keyboard.press("End")  # threshold 1.0: nothing is called COVID
     page.get_by_text("At threshold 1.000 on its COVID output").wait_for()
     page.wait_for_function(NO_STALE_ELEMENTS)
     after = one_vs_rest(labels == 0, probs[:, 0], 1.0)
-    assert two_by_two(page) == after.table().tolist() != before.table().tolist()
+    assert table_once_drawn(page, after.table().tolist()) == after.table().tolist() != before.table().tolist()
     page.wait_for_function(f"JSON.stringify(({MARKER})()) === '[0,0]'")
     assert page.get_by_test_id("stMetricValue").first.inner_text() == "0.0%"  # sensitivity, written out
 
