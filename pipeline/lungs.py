@@ -92,14 +92,20 @@ def training_model(unet: keras.Model) -> keras.Model:
     return keras.Model(unet.inputs, keras.layers.Activation("sigmoid", name="lungs")(unet.outputs[0]))
 
 
-def lung_probability(image, work_size: int, input_size: int, unet_call, prefix: str = ""):
-    """The classifiers' input (RGB float 0-255) -> gray -> the U-Net's size -> ``unet_call`` -> logits
-    resized back to the input -> sigmoid: each pixel's probability of being lung."""
+def lung_logits(image, work_size: int, unet_call, prefix: str = ""):
+    """The classifiers' input (RGB float 0-255) -> gray -> the U-Net's size -> ``unet_call``: lung
+    logits at the work size."""
     gray = keras.layers.Dense(1, use_bias=False, trainable=False, name=f"{prefix}gray")
     x = gray(image)
     gray.set_weights([np.full((3, 1), 1 / 3, np.float32)])
     x = keras.layers.Resizing(work_size, work_size, antialias=True, name=f"{prefix}work_size")(x)
-    x = keras.layers.Resizing(input_size, input_size, name=f"{prefix}input_size")(unet_call(x))
+    return unet_call(x)
+
+
+def lung_probability(image, work_size: int, input_size: int, unet_call, prefix: str = ""):
+    """``lung_logits`` resized back to the input -> sigmoid: each pixel's probability of being lung."""
+    logits = lung_logits(image, work_size, unet_call, prefix)
+    x = keras.layers.Resizing(input_size, input_size, name=f"{prefix}input_size")(logits)
     return keras.layers.Activation("sigmoid", dtype="float32", name=f"{prefix}lungs")(x)
 
 
