@@ -19,6 +19,8 @@ declare -A recipes=(
   [robust-smoothing]="--augmentation robust --label-smoothing 0.1 --learning-rate 3e-4"
   [lungfocus]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3 --lung-focus saved_models/lungs"
   [robust-lungfocus]="--augmentation robust --label-smoothing 0 --learning-rate 1e-3 --lung-focus saved_models/lungs"
+  [equalize]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3 --intensity equalize"
+  [chainbalance]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3 --balance chain"
 )
 
 if [[ ${1:-} != --report ]]; then

@@ -77,6 +77,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--lung-focus", metavar="DIR",
                        help="a lung segmenter folder (e.g. saved_models/lungs): the model starts with it, frozen, and "
                             "dims what lies outside the lungs")
+    train.add_argument("--intensity", choices=config.INTENSITIES, default=config.DEFAULT_INTENSITY,
+                       help="equalize: the model equalises each image's histogram first, so every processing "
+                            "chain's contrast and brightness look alike")
+    train.add_argument("--balance", choices=config.BALANCES, default=config.DEFAULT_BALANCE,
+                       help="class: every class weighs the same; chain: and each class's weight is shared equally "
+                            "by the processing chains it comes through")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on GPUs, bfloat16 on CPUs with AVX512-BF16 or AMX "
                             "(the saved model computes in float32)")
@@ -156,7 +162,8 @@ def run_train(args: argparse.Namespace) -> None:
             patience=args.patience, image_size=args.image_size, seed=args.seed, split=tuple(args.split),
             limit_per_class=args.limit_per_class,
             flip=args.flip, augmentation=args.augmentation, label_smoothing=args.label_smoothing,
-            lung_focus=args.lung_focus, mixed_precision=args.mixed_precision, out=args.out,
+            lung_focus=args.lung_focus, intensity=args.intensity, balance=args.balance,
+            mixed_precision=args.mixed_precision, out=args.out,
             checkpoint_dir=args.checkpoint_dir, data_origin=origin,
         )
         log.info("done: %s", train(options))

@@ -77,10 +77,22 @@ def _recipe(config: dict) -> str:
     weights = (f"the weights of the lowest validation loss of the run (epoch {kept['epoch']}) are kept" if kept
                else "restores the best validation-loss weights")
     return (f"- Recipe: Adam, learning rate {rates.get('head')}{then}, reduced on plateau; early stopping "
-            f"(patience {options.get('patience')}){'; ' if kept else ' '}{weights}; class weights; "
+            f"(patience {options.get('patience')}){'; ' if kept else ' '}{weights}; {_balance(config)}; "
             f"augmentation `{config.get('augmentation', 'affine')}`"
             f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
-            f"{config.get('label_smoothing', 0)}{_focus(config.get('lung_focus'))}.")
+            f"{config.get('label_smoothing', 0)}{_focus(config.get('lung_focus'))}{_intensity(config)}.")
+
+
+def _balance(config: dict) -> str:
+    if config.get("balance") == "chain":
+        return "images weighed so that every class, and within it every processing chain, counts the same"
+    return "class weights"
+
+
+def _intensity(config: dict) -> str:
+    if config.get("intensity", "none") == "none":
+        return ""
+    return "; the model equalises each image's histogram before the backbone"
 
 
 def _focus(focus: dict | None) -> str:

@@ -63,6 +63,15 @@ RESAMPLE_SCALE_RANGE = (0.4, 1.0)
 BLUR_SIGMA_MAX = 1.5
 JPEG_QUALITY_RANGE = (30, 95)
 GAMMA_RANGE = (0.7, 1.4)
+# Intensity normalisation inside the model (pipeline/intensity.py): "equalize" maps each image through
+# its own cumulative histogram, after the lung focus where both are used (the segmenter reads raw input).
+INTENSITIES: tuple[str, ...] = ("none", "equalize")
+DEFAULT_INTENSITY = "none"
+# How training weighs its images: "class" gives every class the same total weight; "chain" also
+# splits each class's weight equally among the processing chains it comes through, so no chain
+# speaks for a class by its share of the images.
+BALANCES: tuple[str, ...] = ("class", "chain")
+DEFAULT_BALANCE = "class"
 
 RANDOM_WEIGHTS = "none (random initialisation)"  # config.json "weights" of a model trained from scratch
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .config import (
+    BALANCES,
     CANONICAL_CLASSES,
     CHAIN_COLUMN,
+    DEFAULT_BALANCE,
     DEFAULT_SPLIT,
     IMAGE_EXTENSIONS,
     MANIFEST_NAME,
@@ -257,11 +260,18 @@ def split_indices(
     return {name: np.flatnonzero(per_sample == s) for s, name in enumerate(SPLITS)}
 
 
-def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """scikit-learn's balanced weights n / (k * count_c) over the k classes present, so every class
-    contributes equally to the loss; a class without images weighs 0."""
-    from sklearn.utils.class_weight import compute_class_weight  # training only: the app never loads it
+def sample_weights(samples: list[Sample], balance: str = DEFAULT_BALANCE) -> np.ndarray:
+    """Each image's weight in the training loss; the weights average 1.
 
-    present = np.unique(labels)
-    balanced = dict(zip(present.tolist(), compute_class_weight("balanced", classes=present, y=labels)))
-    return {c: float(balanced.get(c, 0.0)) for c in range(num_classes)}
+    "class": every class present carries the same total weight (scikit-learn's "balanced" class
+    weights, n / (k * count)). "chain": each class's share is also split equally among the processing
+    chains it comes through, so that within a class no chain outweighs another by its image count.
+    """
+    if balance not in BALANCES:
+        raise DataError(f"unknown balance {balance!r}; valid: {', '.join(BALANCES)}")
+    labels = [s.label for s in samples]
+    cells = [(s.label, s.processing_chain if balance == "chain" else None) for s in samples]
+    per_cell = Counter(cells)
+    per_class = Counter(label for label, _ in per_cell)  # chains per class
+    weights = np.array([1.0 / (per_class[label] * per_cell[cell]) for label, cell in zip(labels, cells)])
+    return weights * len(samples) / len(per_class)

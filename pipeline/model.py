@@ -15,8 +15,9 @@ import keras
 
 from . import artifacts
 from .backbones import Backbone, preprocessing_affine
-from .config import CONFIG_FILE, MODEL_FILE
+from .config import CONFIG_FILE, DEFAULT_INTENSITY, MODEL_FILE
 from .errors import ArtifactError, ConfigError
+from .intensity import normalise_intensity
 from .lung_focus import copy_focus_weights, focus_on_lungs, is_focus_layer
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,14 @@ HEAD_DROPOUT = 0.5
 
 def build_model(
     spec: Backbone, num_classes: int, weights: str | None = "imagenet", image_size: int | None = None,
-    lung_unet: keras.Model | None = None,
+    lung_unet: keras.Model | None = None, intensity: str = DEFAULT_INTENSITY,
 ) -> keras.Model:
     """Return the flat classifier for ``spec`` with the backbone's weights from ``weights``.
 
     ``weights`` is "imagenet", None (random initialisation) or the path of a weights file for
     the backbone without its top (``include_top=False``). ``lung_unet``: the lung segmenter's U-Net;
     given, the model dims what lies outside the lungs before anything else (``pipeline.lung_focus``).
+    ``intensity``: a normalisation of each image's gray levels that comes next (``pipeline.intensity``).
     """
     size = image_size or spec.input_size
     application = resolve_application(spec)
@@ -43,6 +45,7 @@ def build_model(
     x = inputs
     if lung_unet is not None:
         x = focus_on_lungs(x, lung_unet, size)
+    x = normalise_intensity(x, intensity)
     preprocess = keras.layers.Dense(3, trainable=False, dtype="float32", name=PREPROCESS_LAYER)
     x = preprocess(x)
     preprocess.set_weights([w.astype("float32") for w in preprocessing_affine(spec.preprocessing)])

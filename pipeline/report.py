@@ -121,7 +121,9 @@ def recipe_of(config: dict) -> str:
     options = config.get("options", {})
     return (f"{config['backbone']}, augmentation {options.get('augmentation', 'affine')}, label smoothing "
             f"{options.get('label_smoothing', 0)}, head LR {options.get('learning_rate')}"
-            f"{', lung focus' if options.get('lung_focus') else ''}")
+            f"{', lung focus' if options.get('lung_focus') else ''}"
+            f"{', histogram equalisation' if options.get('intensity', 'none') != 'none' else ''}"
+            f"{', chain x class balance' if options.get('balance') == 'chain' else ''}")
 
 
 def experiments_tables(root: str | Path) -> str:

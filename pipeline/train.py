@@ -27,11 +27,13 @@ from .config import (
     CANONICAL_CLASSES,
     CONFIG_FILE,
     DEFAULT_AUGMENTATION,
+    DEFAULT_BALANCE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECKPOINT_DIR,
     DEFAULT_EPOCHS,
     DEFAULT_FINE_TUNE_EPOCHS,
     DEFAULT_FINE_TUNE_LEARNING_RATE,
+    DEFAULT_INTENSITY,
     DEFAULT_LABEL_SMOOTHING,
     DEFAULT_LEARNING_RATE,
     DEFAULT_OUT,
@@ -83,6 +85,8 @@ class TrainOptions:
     augmentation: str = DEFAULT_AUGMENTATION
     label_smoothing: float = DEFAULT_LABEL_SMOOTHING
     lung_focus: str | None = None  # a lung segmenter folder: dim what lies outside the lungs (pipeline.lung_focus)
+    intensity: str = DEFAULT_INTENSITY  # intensity normalisation inside the model (pipeline.intensity)
+    balance: str = DEFAULT_BALANCE  # how images are weighed (data.sample_weights)
     mixed_precision: bool = False
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
@@ -115,7 +119,7 @@ def loss_function(label_smoothing: float):
     return smoothed_sparse_categorical_crossentropy
 
 
-def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weights, opts, work, extra) -> int:
+def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, opts, work, extra) -> int:
     """Run one phase; return the epochs it ran. EpochBackup makes it resumable."""
     marker = work / f"{phase}.done.json"
     if marker.exists():
@@ -140,7 +144,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, weight
         *extra,
     ]
     history = model.fit(train_ds, validation_data=val_ds, initial_epoch=start,
-                        epochs=epochs_before + epochs, class_weight=weights, callbacks=callbacks, shuffle=False,
+                        epochs=epochs_before + epochs, callbacks=callbacks, shuffle=False,
                         verbose=1 if sys.stdout.isatty() else 2)
     run = len(read_epochs(work / f"history-{phase}.csv")) or len(history.epoch)
     model.save_weights(work / f"{phase}.weights.h5")
@@ -215,9 +219,9 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     train_s, val_s, test_s = parts["train"], parts["val"], parts["test"]
     batch = opts.batch_size * strategy.num_replicas_in_sync
     train_ds = make_dataset([s.path for s in train_s], [s.label for s in train_s], size, batch, shuffle=True,
-                            augmentation=build_augmentation(opts.flip, opts.seed, opts.augmentation), seed=opts.seed)
+                            augmentation=build_augmentation(opts.flip, opts.seed, opts.augmentation), seed=opts.seed,
+                            weights=data.sample_weights(train_s, opts.balance))
     val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], size, batch)
-    weights = data.class_weights(dataset.labels[splits["train"]], len(dataset.classes))
     chief, worker = worker_id()
     work = Path(opts.checkpoint_dir) / spec.name / worker
     work.mkdir(parents=True, exist_ok=True)
@@ -225,13 +229,13 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     clock, best = TrainingClock(work), BestWeights(work)
     lung_unet = load_unet(opts.lung_focus) if opts.lung_focus else None
     with strategy.scope():
-        model = build_model(spec, len(dataset.classes), opts.weights, size, lung_unet)
+        model = build_model(spec, len(dataset.classes), opts.weights, size, lung_unet, opts.intensity)
         set_trainable(model, spec, "head", from_scratch)
         head_epochs = _fit_phase(model, "head", 0, opts.epochs, opts.learning_rate,
-                                 train_ds, val_ds, weights, opts, work, [clock, best])
+                                 train_ds, val_ds, opts, work, [clock, best])
         set_trainable(model, spec, "fine_tune", from_scratch)
         tune_epochs = _fit_phase(model, "fine_tune", head_epochs, opts.fine_tune_epochs,
-                                 opts.fine_tune_learning_rate, train_ds, val_ds, weights, opts, work, [clock, best])
+                                 opts.fine_tune_learning_rate, train_ds, val_ds, opts, work, [clock, best])
         kept = best.saved()
         if kept:  # the lowest validation loss of the whole run, which may be in the head phase
             model.load_weights(work / kept.pop("weights"))
@@ -263,6 +267,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         "flip": opts.flip, "augmentation": opts.augmentation, "label_smoothing": opts.label_smoothing,
         "lung_focus": {"segmenter": opts.lung_focus, "margin": LUNG_FOCUS_MARGIN, "outside": LUNG_FOCUS_OUTSIDE}
         if opts.lung_focus else None,
+        "intensity": opts.intensity, "balance": opts.balance,
         "mixed_precision": opts.mixed_precision, "compute_dtype_policy": policy,
         "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
         "hardware": hardware(), "versions": versions(),

@@ -63,6 +63,17 @@ def test_the_training_input_augments_every_epoch_and_gives_rgb(image_folder):
     assert not np.allclose(first, second)
 
 
+def test_the_training_input_keeps_each_weight_with_its_image_through_shuffle_and_augmentation(image_folder):
+    paths = sorted(str(p) for p in image_folder.glob("*/images/*.png"))[:12]
+    labels, weights = list(range(12)), [0.25 * i for i in range(12)]
+    ds = make_dataset(paths, labels, 32, 5, shuffle=True, augmentation=build_augmentation(seed=0), weights=weights)
+    batches = list(ds)
+    assert all(len(batch) == 3 for batch in batches)
+    y, w = (np.concatenate([batch[i].numpy() for batch in batches]) for i in (1, 2))
+    assert sorted(y) == labels and not np.array_equal(y, labels), "shuffled, nothing lost"
+    np.testing.assert_allclose(w, 0.25 * y)
+
+
 def test_robust_augmentation_stays_in_range_repeats_and_changes_the_images():
     a, b = build_augmentation(seed=7, kind="robust"), build_augmentation(seed=7, kind="robust")
     out = np.asarray(a(IMAGES))

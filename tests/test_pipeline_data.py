@@ -132,10 +132,23 @@ def test_split_rejects_bad_fractions():
         data.split_indices(np.array([0, 1]), None, (0.5, 0.5, 0.5))
 
 
-def test_balanced_class_weights():
-    weights = data.class_weights(np.array([0, 0, 0, 1]), 2)
-    assert weights == pytest.approx({0: 4 / 6, 1: 2.0})
-    assert data.class_weights(np.array([2, 0, 0, 0]), 3) == pytest.approx({0: 4 / 6, 1: 0.0, 2: 2.0})
+def test_class_balance_weighs_every_class_equally():
+    samples = [data.Sample(f"{i}.png", label, "a") for i, label in enumerate([0, 0, 0, 1])]
+    weights = data.sample_weights(samples, "class")
+    assert weights == pytest.approx([4 / 6, 4 / 6, 4 / 6, 2.0])  # scikit-learn's "balanced" n / (k * count)
+    assert weights.mean() == pytest.approx(1.0)
+
+
+def test_chain_balance_splits_each_class_among_its_chains():
+    # Normal through two chains (3 images and 1), COVID through one: each class weighs 3 of 6 in total,
+    # each Normal chain half of that, whatever its image count.
+    chains = [("kermany", 1), ("kermany", 1), ("kermany", 1), ("kaggle", 1), ("kaggle", 0), ("kaggle", 0)]
+    samples = [data.Sample(f"{i}.png", label, chain) for i, (chain, label) in enumerate(chains)]
+    weights = data.sample_weights(samples, "chain")
+    assert weights == pytest.approx([0.5, 0.5, 0.5, 1.5, 1.5, 1.5])
+    assert data.sample_weights(samples, "class") == pytest.approx([0.75, 0.75, 0.75, 0.75, 1.5, 1.5])
+    with pytest.raises(DataError, match="valid: class, chain"):
+        data.sample_weights(samples, "source")
 
 
 def test_limit_per_class(image_folder):
