@@ -62,6 +62,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=config.DEFAULT_LEARNING_RATE)
     train.add_argument("--fine-tune-learning-rate", type=float, default=config.DEFAULT_FINE_TUNE_LEARNING_RATE)
     train.add_argument("--patience", type=_count(0), default=config.DEFAULT_PATIENCE, help="early stopping patience")
+    train.add_argument("--schedule", choices=config.SCHEDULES, default=config.DEFAULT_SCHEDULE,
+                       help="plateau: cut the learning rate when validation loss stalls; cosine: warm up linearly, "
+                            "then decay to zero by each phase's last epoch (for backbones trained from scratch)")
+    train.add_argument("--warmup-epochs", type=_count(0), default=config.DEFAULT_WARMUP_EPOCHS,
+                       help="of the cosine schedule, in each phase")
     train.add_argument("--image-size", type=_count(32), help="override the backbone's input size (for quick runs)")
     train.add_argument("--split", type=float, nargs=3, default=config.DEFAULT_SPLIT, metavar=("TRAIN", "VAL", "TEST"))
     train.add_argument("--limit-per-class", type=_count(1), metavar="N",
@@ -163,6 +168,7 @@ def run_train(args: argparse.Namespace) -> None:
             limit_per_class=args.limit_per_class,
             flip=args.flip, augmentation=args.augmentation, label_smoothing=args.label_smoothing,
             lung_focus=args.lung_focus, intensity=args.intensity, balance=args.balance,
+            schedule=args.schedule, warmup_epochs=args.warmup_epochs,
             mixed_precision=args.mixed_precision, out=args.out,
             checkpoint_dir=args.checkpoint_dir, data_origin=origin,
         )

@@ -76,11 +76,18 @@ def _recipe(config: dict) -> str:
     kept = config.get("kept_epoch")
     weights = (f"the weights of the lowest validation loss of the run (epoch {kept['epoch']}) are kept" if kept
                else "restores the best validation-loss weights")
-    return (f"- Recipe: Adam, learning rate {rates.get('head')}{then}, reduced on plateau; early stopping "
+    return (f"- Recipe: Adam, learning rate {rates.get('head')}{then}, {_schedule(config)}; early stopping "
             f"(patience {options.get('patience')}){'; ' if kept else ' '}{weights}; {_balance(config)}; "
             f"augmentation `{config.get('augmentation', 'affine')}`"
             f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
             f"{config.get('label_smoothing', 0)}{_focus(config.get('lung_focus'))}{_intensity(config)}.")
+
+
+def _schedule(config: dict) -> str:
+    kind = config.get("schedule") or {"kind": "plateau"}
+    if kind["kind"] == "cosine":
+        return f"warmed up over {kind['warmup_epochs']} epoch(s) then decayed to zero (cosine) in each phase"
+    return "reduced on plateau"
 
 
 def _balance(config: dict) -> str:

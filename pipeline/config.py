@@ -72,6 +72,10 @@ DEFAULT_INTENSITY = "none"
 # speaks for a class by its share of the images.
 BALANCES: tuple[str, ...] = ("class", "chain")
 DEFAULT_BALANCE = "class"
+# Learning rate within a phase (pipeline/schedule.py): cut on plateaus, or warm-up then cosine decay.
+SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
+DEFAULT_SCHEDULE = "plateau"
+DEFAULT_WARMUP_EPOCHS = 1
 
 RANDOM_WEIGHTS = "none (random initialisation)"  # config.json "weights" of a model trained from scratch
 

@@ -123,7 +123,8 @@ def recipe_of(config: dict) -> str:
             f"{options.get('label_smoothing', 0)}, head LR {options.get('learning_rate')}"
             f"{', lung focus' if options.get('lung_focus') else ''}"
             f"{', histogram equalisation' if options.get('intensity', 'none') != 'none' else ''}"
-            f"{', chain x class balance' if options.get('balance') == 'chain' else ''}")
+            f"{', chain x class balance' if options.get('balance') == 'chain' else ''}"
+            f"{', warm-up + cosine' if options.get('schedule') == 'cosine' else ''}")
 
 
 def experiments_tables(root: str | Path) -> str:

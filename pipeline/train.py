@@ -19,7 +19,7 @@ import numpy as np
 import sklearn
 import tensorflow as tf
 
-from . import artifacts, card, data, evaluate, metrics
+from . import artifacts, card, data, evaluate, metrics, schedule
 from .augment import build_augmentation
 from .backbones import get_backbone
 from .checkpoints import BestWeights, EpochBackup, TrainingClock
@@ -38,8 +38,10 @@ from .config import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_OUT,
     DEFAULT_PATIENCE,
+    DEFAULT_SCHEDULE,
     DEFAULT_SEED,
     DEFAULT_SPLIT,
+    DEFAULT_WARMUP_EPOCHS,
     HISTORY_FILE,
     LUNG_FOCUS_MARGIN,
     LUNG_FOCUS_OUTSIDE,
@@ -87,6 +89,8 @@ class TrainOptions:
     lung_focus: str | None = None  # a lung segmenter folder: dim what lies outside the lungs (pipeline.lung_focus)
     intensity: str = DEFAULT_INTENSITY  # intensity normalisation inside the model (pipeline.intensity)
     balance: str = DEFAULT_BALANCE  # how images are weighed (data.sample_weights)
+    schedule: str = DEFAULT_SCHEDULE  # the learning rate within a phase (pipeline.schedule)
+    warmup_epochs: int = DEFAULT_WARMUP_EPOCHS  # of the "cosine" schedule
     mixed_precision: bool = False
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
@@ -129,7 +133,8 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, opts, 
         return done["epochs"]
     if epochs == 0:
         return 0
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_function(opts.label_smoothing),
+    rate = schedule.learning_rate(opts.schedule, lr, epochs, int(train_ds.cardinality()), opts.warmup_epochs)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss_function(opts.label_smoothing),
                   metrics=["accuracy"], jit_compile=bool(tf.config.list_physical_devices("GPU")))
     strategy = tf.distribute.get_strategy()
     if is_multi_worker(strategy):
@@ -139,7 +144,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, opts, 
     callbacks = [
         backup,
         keras.callbacks.EarlyStopping(patience=opts.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(factor=0.3, patience=max(1, opts.patience // 2), min_lr=1e-7),
+        *schedule.callbacks(opts.schedule, opts.patience),
         keras.callbacks.CSVLogger(str(work / f"history-{phase}.csv"), append=True),
         *extra,
     ]
@@ -268,6 +273,7 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         "lung_focus": {"segmenter": opts.lung_focus, "margin": LUNG_FOCUS_MARGIN, "outside": LUNG_FOCUS_OUTSIDE}
         if opts.lung_focus else None,
         "intensity": opts.intensity, "balance": opts.balance,
+        "schedule": {"kind": opts.schedule, "warmup_epochs": opts.warmup_epochs if opts.schedule == "cosine" else 0},
         "mixed_precision": opts.mixed_precision, "compute_dtype_policy": policy,
         "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
         "hardware": hardware(), "versions": versions(),

@@ -132,13 +132,15 @@ def test_model_card_names_sources_recipe_and_a_subgroup_shortcut(models_dir):
     assert "Shortcut risk" not in card.render_model_card(config, metrics), "an equal share is no shortcut"
 
 
-def test_model_card_recipe_names_the_balance_and_the_intensity_normalisation(models_dir):
+def test_model_card_recipe_names_the_balance_intensity_and_schedule(models_dir):
     config, metrics = artifacts.read_config(models_dir / "MobileNet"), artifacts.read_metrics(models_dir / "MobileNet")
     recipe = next(line for line in card.render_model_card(config, metrics).splitlines() if "Recipe:" in line)
     assert "class weights" in recipe and "histogram" not in recipe
-    config.update(balance="chain", intensity="equalize")
+    assert "reduced on plateau" in recipe
+    config.update(balance="chain", intensity="equalize", schedule={"kind": "cosine", "warmup_epochs": 2})
     recipe = next(line for line in card.render_model_card(config, metrics).splitlines() if "Recipe:" in line)
     assert "every processing chain, counts the same" in recipe and "equalises each image's histogram" in recipe
+    assert "warmed up over 2 epoch(s) then decayed to zero" in recipe and "plateau" not in recipe
 
 
 def test_model_card_of_a_one_phase_run_names_one_learning_rate(models_dir):

@@ -117,11 +117,12 @@ def test_a_phase_resumes_from_its_backup_and_leaves_no_epoch_behind_for_the_next
 @needs(SUBSET)
 @needs(MOBILENET_WEIGHTS)
 @pytest.mark.slow
-def test_a_few_steps_on_real_xrays_with_imagenet_mobilenet(tmp_path):
+def test_a_few_steps_on_real_xrays_with_imagenet_mobilenet_and_the_candidate_recipes(tmp_path):
     from pipeline.__main__ import main
 
     code = main(["train", "--backbone", "MobileNet", "--data-dir", str(SUBSET), "--weights", str(MOBILENET_WEIGHTS),
                  "--epochs", "1", "--fine-tune-epochs", "1", "--image-size", "64", "--limit-per-class", "40",
+                 "--intensity", "equalize", "--balance", "chain", "--schedule", "cosine",
                  "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ck")])
     assert code == 0
     metrics = json.loads((tmp_path / "out" / "MobileNet" / "metrics.json").read_text())
@@ -129,6 +130,13 @@ def test_a_few_steps_on_real_xrays_with_imagenet_mobilenet(tmp_path):
     assert "kermany" in metrics["per_source"]
     config = json.loads((tmp_path / "out" / "MobileNet" / "config.json").read_text())
     assert config["weights"] == str(MOBILENET_WEIGHTS) and config["data"]["missing_classes"] == ["Lung_Opacity"]
+    assert (config["intensity"], config["balance"], config["schedule"]) == (
+        "equalize", "chain", {"kind": "cosine", "warmup_epochs": 1})
+    from pipeline.intensity import LAYER_NAME
+    from pipeline.model import load_trained_model
+
+    model, _ = load_trained_model(tmp_path / "out" / "MobileNet")
+    assert model.layers[1].name == LAYER_NAME
 
 
 def free_ports(n: int) -> list[int]:
