@@ -49,6 +49,8 @@ def test_the_lungs_keep_their_values_and_what_lies_far_outside_is_dimmed(classif
     far = (away > 2 * margin + 3) & bright  # beyond the margin and the soft edge (drawn at 96 px, resized)
     assert far.sum() > 500
     np.testing.assert_allclose(ratio[far], LUNG_FOCUS_OUTSIDE, atol=0.02)
+    rim = (away >= 1) & (away <= 2) & bright  # just outside the lungs, in every direction: inside the margin
+    assert np.median(ratio[rim]) > 0.9 and np.percentile(ratio[rim], 10) > 0.6
 
 
 def test_the_focus_layers_never_train_and_the_model_survives_a_safe_reload(classifier, tmp_path):
