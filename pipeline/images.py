@@ -16,12 +16,16 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .config import DICOM_SUFFIXES, IMAGE_EXTENSIONS, MAX_ASPECT, MAX_PIXELS, MIN_SIDE, WORKING_SIDE
 from .errors import PipelineError
 
 PIL_FORMATS = ("PNG", "JPEG")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_16_BIT_COLOUR_TYPES = (2, 4, 6)  # RGB, gray + alpha, RGBA: Pillow keeps only their top byte
+ORIENTATION_TAG = ExifTags.Base.Orientation
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's convert("L")
 UPLOAD_TYPES = tuple(suffix.lstrip(".") for suffix in IMAGE_EXTENSIONS)
 ACCEPTED = (
     f"Accepted: a PNG, JPEG or DICOM chest X-ray, at least {MIN_SIDE} pixels per side, "
@@ -119,6 +123,8 @@ def _decode_pil(data: bytes) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as image:
                 check_pixel_count(*image.size)
+                if is_16_bit_colour_png(data):
+                    return orient(decode_16_bit_colour_png(data), image.getexif().get(ORIENTATION_TAG))
                 image.load()
                 return to_gray(ImageOps.exif_transpose(image))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -127,6 +133,39 @@ def _decode_pil(data: bytes) -> np.ndarray:
         raise ImageInputError("The file is not a readable PNG, JPEG or DICOM image.") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageInputError("The image file is damaged or truncated and cannot be decoded.") from exc
+
+
+def is_16_bit_colour_png(data: bytes) -> bool:
+    """A PNG whose IHDR chunk declares 16 bits per sample and colour or alpha channels."""
+    return data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and data[24] == 16 and data[25] in PNG_16_BIT_COLOUR_TYPES
+
+
+def decode_16_bit_colour_png(data: bytes) -> np.ndarray:
+    """16-bit RGB, RGBA or gray + alpha PNG -> uint8 grayscale by its bit depth, like 16-bit gray.
+
+    Pillow decodes these to 8 bits by keeping each sample's top byte, which turns a 12-bit X-ray
+    black (4095 -> 15). TensorFlow's PNG decoder keeps all 16 bits; it is imported only here.
+    """
+    import tensorflow as tf
+
+    try:
+        samples = tf.io.decode_png(data, dtype=tf.uint16).numpy().astype(np.float64)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as exc:
+        raise ImageInputError("The image file is damaged or truncated and cannot be decoded.") from exc
+    colour, alpha = (samples[..., :-1], samples[..., -1]) if samples.shape[-1] in (2, 4) else (samples, None)
+    gray = colour @ LUMA if colour.shape[-1] == 3 else colour[..., 0]
+    if alpha is not None:
+        gray *= alpha / np.iinfo(np.uint16).max  # transparency composited on black, as for 8 bits
+    return scale_to_uint8(np.rint(gray).astype(np.uint16))
+
+
+def orient(gray: np.ndarray, orientation: int | None) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an array, as ``ImageOps.exif_transpose`` does to an image."""
+    steps = {2: (np.fliplr,), 3: (np.rot90, np.rot90), 4: (np.flipud,), 5: (np.transpose,),
+             6: (lambda a: np.rot90(a, -1),), 7: (np.transpose, np.rot90, np.rot90), 8: (np.rot90,)}
+    for step in steps.get(orientation, ()):
+        gray = step(gray)
+    return np.ascontiguousarray(gray)
 
 
 def to_gray(image: Image.Image) -> np.ndarray:

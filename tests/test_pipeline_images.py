@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, SUBSET, needs, run_cli
-from PIL import Image
+from PIL import Image, ImageOps
 from pydicom.dataset import Dataset
-from upload_corpus import dicom_bytes, encode, jpeg_ls_dicom, rle_dicom
+from upload_corpus import dicom_bytes, encode, jpeg_ls_dicom, png_16_bit, rle_dicom
 
 from pipeline import evaluate
 from pipeline.data import scan_dataset
-from pipeline.images import ImageInputError, decode_image, file_to_model_input, model_input, read_image
+from pipeline.images import ImageInputError, decode_image, file_to_model_input, model_input, orient, read_image
 
 SIZE = 64
 MOBILENET = REPO / "saved_models" / "MobileNet"
@@ -114,6 +114,37 @@ def test_the_audit_feeds_the_model_what_file_to_model_input_gives(corpus_folder,
 def test_the_16_bit_copy_of_an_8_bit_xray_decodes_to_the_8_bit_values(factor):
     gray = xray_like()
     assert np.array_equal(decode_image(encode(Image.fromarray(gray.astype(np.uint16) * factor))), gray)
+
+
+@pytest.mark.parametrize("channels", ["RGB", "RGBA", "LA"])
+def test_a_16_bit_colour_png_of_a_12_bit_xray_decodes_like_its_8_bit_values(channels):
+    gray = xray_like()
+    stored = gray.astype(np.uint16) * 16
+    samples = {"RGB": [stored] * 3, "RGBA": [stored] * 3 + [np.full_like(stored, 65535)],
+               "LA": [stored, np.full_like(stored, 65535)]}[channels]
+    assert np.array_equal(decode_image(png_16_bit(np.dstack(samples))), gray)
+
+
+def test_a_16_bit_rgba_png_composites_its_transparency_on_black_like_an_8_bit_one():
+    gray = xray_like()
+    alpha = np.where(np.arange(gray.shape[1]) < 60, 255, 0)[None].repeat(gray.shape[0], 0).astype(np.uint8)
+    eight_bit = encode(Image.fromarray(np.dstack([gray] * 3 + [alpha]), "RGBA"))
+    sixteen_bit = png_16_bit(np.dstack([gray.astype(np.uint16) * 257] * 3 + [alpha.astype(np.uint16) * 257]))
+    assert np.array_equal(decode_image(sixteen_bit), decode_image(eight_bit))
+
+
+def test_a_damaged_16_bit_colour_png_is_refused_as_damaged():
+    data = png_16_bit(np.dstack([xray_like().astype(np.uint16) * 16] * 3))
+    with pytest.raises(ImageInputError, match="damaged or truncated"):
+        decode_image(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orient_turns_an_array_as_pillow_turns_the_image(orientation):
+    gray = xray_like()
+    image = Image.fromarray(gray, "L")
+    image.getexif()[0x0112] = orientation
+    assert np.array_equal(orient(gray, orientation), np.asarray(ImageOps.exif_transpose(image)))
 
 
 @needs(SUBSET)

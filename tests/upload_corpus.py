@@ -63,6 +63,22 @@ def png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def png_16_bit(samples: np.ndarray) -> bytes:
+    """A 16-bit PNG of (height, width, channels) samples: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+
+    Pillow writes 16 bits for gray only, so the chunks are written here (filter type 0, one IDAT).
+    """
+    height, width, channels = samples.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in samples)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def dicom_bytes(pixels: np.ndarray, photometric: str = "MONOCHROME2", with_pixels: bool = True,
                 **tags) -> bytes:
     """A DICOM file of ``pixels``: (rows, columns) or (frames, rows, columns), with a last axis of
@@ -150,6 +166,8 @@ BUILDERS: dict[str, tuple[Callable[[], bytes], str | None, tuple[int, int] | Non
     "one-pixel.png": (lambda: encode(Image.new("L", (1, 1), 128)), "too small", None),
     "strip-5000x10.png": (lambda: encode(Image.new("L", (5000, 10), 128)), "too small", None),
     "gray-16-bit.png": (lambda: encode(Image.fromarray(ramp().astype(np.uint16) * 200 + 1000)), None, (64, 80)),
+    "rgb-16-bit.png": (lambda: png_16_bit(np.repeat(ramp()[..., None].astype(np.uint16) * 16, 3, axis=2)), None,
+                       (64, 80)),
     "rgba.png": (lambda: encode(_rgba()), None, (64, 80)),
     "palette.png": (lambda: encode(Image.fromarray(ramp(), "L").convert("P")), None, (64, 80)),
     "la.png": (lambda: encode(Image.fromarray(ramp(), "L").convert("LA")), None, (64, 80)),
