@@ -22,6 +22,7 @@ from PIL import Image
 from .config import IMAGE_EXTENSIONS, LUNG_INPUT_SIZE
 from .data import find_class_root
 from .errors import DataError
+from .images import ImageInputError, image_size
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,11 @@ def resize_region(region: np.ndarray, size: int) -> np.ndarray:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a readable image, else None after a warning."""
+    """(width, height) of a readable X-ray as the model sees it, else None after a warning."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.size
-    except (OSError, ValueError) as exc:
-        log.warning("unreadable X-ray %s skipped (%s)", path, exc)
+        return image_size(path)
+    except ImageInputError as exc:
+        log.warning("unreadable X-ray %s skipped (%s)", path, exc.problem)
         return None
 
 

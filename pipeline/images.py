@@ -25,6 +25,7 @@ PIL_FORMATS = ("PNG", "JPEG")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_16_BIT_COLOUR_TYPES = (2, 4, 6)  # RGB, gray + alpha, RGBA: Pillow keeps only their top byte
 ORIENTATION_TAG = ExifTags.Base.Orientation
+TURNING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's convert("L")
 UPLOAD_TYPES = tuple(suffix.lstrip(".") for suffix in IMAGE_EXTENSIONS)
 ACCEPTED = (
@@ -70,6 +71,29 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return decode_image(data, path.name)
     except ImageInputError as exc:
         raise ImageInputError(f"{path}: {exc.problem}") from exc
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file as ``read_image`` shows it (EXIF orientation applied), before
+    any shrinking to the working copy: the frame that pixel coordinates such as lung boxes refer to.
+    Only the header is read."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageInputError(f"{path} cannot be read ({exc.strerror or exc}).") from exc
+    if is_dicom(data, path.name):
+        from .dicom import read_header
+
+        header = read_header(data)
+        return int(header.Columns), int(header.Rows)
+    try:
+        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as image:
+            width, height = image.size
+            turned = image.getexif().get(ORIENTATION_TAG) in TURNING_ORIENTATIONS
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageInputError(f"{path}: the file is not a readable PNG, JPEG or DICOM image.") from exc
+    return (height, width) if turned else (width, height)
 
 
 def model_gray(gray: np.ndarray, size: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from . import artifacts
 from .audit import BOX_COLUMNS, BOXES_FILE
 from .config import CARD_FILE, CONFIG_FILE, DISCLAIMER, LUNG_SOURCES, MANIFEST_NAME, METRICS_FILE
 from .errors import DataError
-from .images import file_to_model_input, read_image
+from .images import file_to_model_input, image_size
 from .lung_data import box_iou, convention_weights, dice, iou, lung_boxes, read_lung_masks, read_split
 from .report import pct, table
 
@@ -88,7 +88,7 @@ def _model_boxes(references: dict, boxes_dir: Path, size: int) -> dict:
     """(x_min, y_min, x_max, y_max) of each reference box, in pixels of the model input."""
     scaled = {}
     for name, lungs in references.items():
-        height, width = read_image(boxes_dir / name).shape
+        width, height = image_size(boxes_dir / name)  # the full size: boxes are in its pixels
         scale = np.array([size / width, size / height] * 2)
         scaled[name] = {lung: tuple(np.array(box) * scale) for lung, box in lungs.items()}
     return scaled

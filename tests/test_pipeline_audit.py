@@ -172,6 +172,23 @@ def test_audit_command_stores_the_figures_with_the_model(tmp_path, models_dir, c
     assert main(["audit", "--model", str(folder), "--data-dir", str(tmp_path / "none")]) == 2
 
 
+def test_boxes_are_drawn_on_the_image_as_the_model_sees_it_dicom_and_exif_rotated_jpeg_too(tmp_path):
+    from upload_corpus import dicom_bytes
+
+    (tmp_path / "images").mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 60 wide and 40 high, shown 40 wide and 60 high
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(tmp_path / "images" / "turned.jpg", exif=exif)
+    (tmp_path / "images" / "x-ray.dcm").write_bytes(dicom_bytes(np.zeros((50, 70), np.uint16)))
+    box = (0.0, 30.0, 40.0, 60.0)  # the lower half of the turned JPEG; beyond its stored height of 40
+    with (tmp_path / audit.BOXES_FILE).open("w", newline="") as handle:
+        csv.writer(handle).writerows([["path", "lung", "x_min", "y_min", "x_max", "y_max"],
+                                      ["images/turned.jpg", "left", *box], ["images/x-ray.dcm", "left", *box]])
+    turned, dicom = audit.find_references(tmp_path)
+    assert dicom.path.name == "x-ray.dcm" and dicom.region.shape == (50, 70)
+    assert turned.region.shape == (60, 40) and turned.region.sum() == 30 * 40
+
+
 def test_a_malformed_boxes_file_is_named(tmp_path):
     folder = write_box_folder(tmp_path)
     (folder / audit.BOXES_FILE).write_text("path,x_min\nimages/x0.jpg,abc\n")

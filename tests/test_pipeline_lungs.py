@@ -120,6 +120,15 @@ def test_a_folder_without_manifest_is_a_clear_error(tmp_path):
         lung_data.read_lung_masks(tmp_path)
 
 
+def test_reference_boxes_scale_from_the_full_image_not_its_working_copy(tmp_path):
+    from pipeline.config import WORKING_SIDE
+    from pipeline.lungs_eval import _model_boxes
+
+    Image.fromarray(np.zeros((WORKING_SIDE, 2 * WORKING_SIDE), np.uint8)).save(tmp_path / "wide.png")
+    box = (0.0, 0.0, float(WORKING_SIDE), WORKING_SIDE / 2)  # the left half of the top half
+    assert _model_boxes({"wide.png": {"left": box}}, tmp_path, 64) == {"wide.png": {"left": (0.0, 0.0, 32.0, 32.0)}}
+
+
 def test_the_loss_ignores_pixels_of_zero_weight():
     import tensorflow as tf
 
