@@ -161,7 +161,9 @@ def _decode_pil(data: bytes) -> np.ndarray:
 
 def is_16_bit_colour_png(data: bytes) -> bool:
     """A PNG whose IHDR chunk declares 16 bits per sample and colour or alpha channels."""
-    return data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and data[24] == 16 and data[25] in PNG_16_BIT_COLOUR_TYPES
+    header = data[:26]
+    return (len(header) == 26 and header[:8] == PNG_SIGNATURE and header[12:16] == b"IHDR"
+            and header[24] == 16 and header[25] in PNG_16_BIT_COLOUR_TYPES)
 
 
 def decode_16_bit_colour_png(data: bytes) -> np.ndarray:
