@@ -139,9 +139,9 @@ ARCHIVE_MAX_BYTES = 256 * 1024 * 1024  # uncompressed, summed over the central d
 ARCHIVE_MAX_FILES = 2000  # entries of any kind
 ARCHIVE_MAX_IMAGES = 1000
 ARCHIVE_MAX_RATIO = 100  # uncompressed / compressed size of one entry; real images compress far less
-# What scoring 100 X-rays with the five shipped models took on 2 CPU cores shared with other work (load
-# average about 14), models already loaded: bench/evaluate_upload.py, bench/README.md. The page states it.
-EVALUATE_SECONDS_PER_100_IMAGES = 623
+# What scoring 100 X-rays with the five shipped models took on 2 CPU cores shared with one training job,
+# models already loaded: bench/evaluate_upload.py, bench/README.md. The page states it.
+EVALUATE_SECONDS_PER_100_IMAGES = 127
 
 DISCLAIMER = (
     "Research and teaching use only. Not a medical device: not for diagnosis, "

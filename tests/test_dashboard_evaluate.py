@@ -91,6 +91,14 @@ def test_page_shows_the_figures_of_the_cli(page, image_folder, cli_figures):
         assert captions[0] == "Original" and len(captions) == 5 and captions[1].startswith("Grad-CAM (")
 
 
+def test_the_page_states_the_benchmarked_scoring_time_before_an_upload(page):
+    from pipeline.config import EVALUATE_SECONDS_PER_100_IMAGES
+
+    captions = texts(page.caption)
+    assert f"took about {EVALUATE_SECONDS_PER_100_IMAGES / 60:.0f} minutes" in captions
+    assert "bench/evaluate_upload.py" in captions
+
+
 def test_unknown_classes_and_unreadable_files_are_reported(page):
     data = zip_bytes({"set/COVID/a.png": png(40), "set/Normal/b.png": png(200), "set/Lung_Opacity/c.png": png(90),
                       "set/Lung_Opacity/d.png": png(100), "set/COVID/broken.png": b"\x89PNG not really",
