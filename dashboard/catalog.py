@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.artifacts import check_model_file, list_model_dirs, read_config, read_metrics
-from pipeline.config import DEFAULT_OUT
+from pipeline.config import DEFAULT_EXPLAIN_MODEL, DEFAULT_OUT
 from pipeline.errors import ArtifactError
 
 MODELS_DIR_VAR = "XRAY_MODELS_DIR"
@@ -50,7 +50,9 @@ class Catalog:
 
     @property
     def explainable(self) -> list[ModelEntry]:
-        return [entry for entry in self.entries if entry.can_explain]
+        """The models that can explain images: ``DEFAULT_EXPLAIN_MODEL`` first, the others in folder order."""
+        entries = [entry for entry in self.entries if entry.can_explain]
+        return sorted(entries, key=lambda entry: entry.name != DEFAULT_EXPLAIN_MODEL)  # stable: the rest by name
 
     @property
     def evaluated(self) -> list[ModelEntry]:

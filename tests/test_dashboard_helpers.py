@@ -26,6 +26,20 @@ def test_scan_finds_the_models(models_dir, entries):
     assert catalog.scan(models_dir).problems == []
 
 
+def test_the_explain_default_comes_first_and_the_other_models_by_name(tmp_path):
+    from pipeline.config import DEFAULT_EXPLAIN_MODEL
+
+    def entry(name: str, can_explain: bool = True) -> catalog.ModelEntry:
+        return catalog.ModelEntry(name, tmp_path / name, {}, None, can_explain, "")
+
+    names = ["DenseNet121", DEFAULT_EXPLAIN_MODEL, "ResNet50", "SmallCNN", "VGG16"]
+    found = catalog.Catalog(tmp_path, [entry(name) for name in sorted(names)])
+    assert [e.name for e in found.explainable] == [DEFAULT_EXPLAIN_MODEL, "DenseNet121", "ResNet50", "SmallCNN",
+                                                   "VGG16"]
+    without = catalog.Catalog(tmp_path, [entry("VGG16"), entry(DEFAULT_EXPLAIN_MODEL, False), entry("ResNet50")])
+    assert [e.name for e in without.explainable] == ["VGG16", "ResNet50"]  # as scanned: by folder name
+
+
 def test_broken_folders_become_problems(models_dir, tmp_path):
     shutil.copytree(models_dir / "SmallCNN", tmp_path / "Truncated")
     model_file = tmp_path / "Truncated" / "model.keras"
