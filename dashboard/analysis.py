@@ -11,14 +11,16 @@ import pandas as pd
 from pipeline.config import MIN_SUBGROUP_SUPPORT, OPERATING_CLASS, SIGNIFICANCE
 from pipeline.metrics import worst_recall
 from pipeline.operating import OperatingPoint, Rate, wilson_interval
-from pipeline.paired import Difference, PairResult, compare_pairs
+from pipeline.paired import Difference, PairResult, compare_groups
 
 from .catalog import ModelEntry
 
 MACRO_F1 = "macro-F1"
 WORST = "worst recall in one chain"
-NOT_PAIRED = ("{names} were tested on other images than the rest, so a paired test cannot compare them "
+NOT_PAIRED = ("{names}: tested on images no other model was tested on, so a paired test cannot compare them "
               "with the others; compare their intervals instead.")
+SEPARATE_SPLITS = ("The models were tested on {count} different sets of images ({groups}): pairs are compared within "
+                   "each set, never across; compare intervals across them.")
 
 
 def points(value: float) -> str:
@@ -69,17 +71,21 @@ def leaders(entries: list[ModelEntry]) -> list[ModelEntry]:
 
 def paired_results(frames: dict[str, pd.DataFrame], classes: list[str],
                    positive: str = OPERATING_CLASS) -> tuple[list[PairResult], list[str]]:
-    """Paired comparisons within the largest group of models tested on the same images, and notes on the others."""
+    """Paired comparisons within each group of models tested on the same images, and notes on what cannot be paired."""
     groups = shared_splits(frames)
-    if not groups or len(groups[0]) < 2:
+    paired = [names for names in groups if len(names) >= 2]
+    if not paired:
         return [], ["No two models were tested on the same images, so none can be compared pair by pair."]
-    names = groups[0]
-    first = frames[names[0]].sort_values("path")
-    y_true = _indices(first["label"], classes)
-    predicted = {name: _indices(frames[name].sort_values("path")["predicted"], classes) for name in names}
-    others = [name for group in groups[1:] for name in group]
-    notes = [NOT_PAIRED.format(names=", ".join(others))] if others else []
-    return compare_pairs(y_true, predicted, len(classes), classes.index(positive)), notes
+    data = []
+    for names in paired:
+        y_true = _indices(frames[names[0]].sort_values("path")["label"], classes)
+        predicted = {name: _indices(frames[name].sort_values("path")["predicted"], classes) for name in names}
+        data.append((y_true, predicted))
+    alone = [names[0] for names in groups if len(names) == 1]
+    notes = [SEPARATE_SPLITS.format(count=len(paired), groups="; ".join(", ".join(names) for names in paired))
+             ] if len(paired) > 1 else []
+    notes += [NOT_PAIRED.format(names=", ".join(alone))] if alone else []
+    return compare_groups(data, len(classes), classes.index(positive)), notes
 
 
 def pair_table(results: list[PairResult], positive: str = OPERATING_CLASS) -> pd.DataFrame:

@@ -113,15 +113,16 @@ class PairResult:
         return self.macro_f1.real or self.recall.real or self.p_adjusted < SIGNIFICANCE
 
 
-def compare_pairs(y_true: np.ndarray, predictions: dict[str, np.ndarray], k: int, positive: int,
-                  samples: int = BOOTSTRAP_SAMPLES) -> list[PairResult]:
-    """Every pair of models (in the given order) predicted on the same images ``y_true``."""
-    names = list(predictions)
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-    tests = [mcnemar(predictions[a] == y_true, predictions[b] == y_true) for a, b in pairs]
+def compare_groups(groups: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]], k: int, positive: int,
+                   samples: int = BOOTSTRAP_SAMPLES) -> list[PairResult]:
+    """Every pair of models within each group, a group being (``y_true``, predictions of its models on those
+    images); never a pair across groups. Holm's adjustment covers every pair compared, all groups together."""
+    pairs = [(y_true, predictions, a, b) for y_true, predictions in groups
+             for i, a in enumerate(predictions) for b in list(predictions)[i + 1:]]
+    tests = [mcnemar(predictions[a] == y_true, predictions[b] == y_true) for y_true, predictions, a, b in pairs]
     adjusted = holm([t.p_value for t in tests]) if tests else []
     results = []
-    for (a, b), test, p in zip(pairs, tests, adjusted):
+    for (y_true, predictions, a, b), test, p in zip(pairs, tests, adjusted):
         f1, recall = paired_bootstrap(y_true, predictions[a], predictions[b], k, positive, samples)
         results.append(PairResult(a, b, len(y_true), f1, recall, test, p))
     return results

@@ -50,6 +50,10 @@ def test_models_tested_on_other_images_are_not_paired(entries):
     assert notes == [analysis.NOT_PAIRED.format(names="Worse")]
     only = {"Perfect": found["Perfect"], "Worse": found["Worse"]}
     assert analysis.paired_results(only, list(compare.class_union(entries)))[0] == []
+    split = {**found, "Worse-twin": found["Worse"]}  # two sets of images with two models each
+    results, notes = analysis.paired_results(split, list(compare.class_union(entries)))
+    assert [(r.first, r.second) for r in results] == [("Perfect", "Twin"), ("Worse", "Worse-twin")]
+    assert notes == [analysis.SEPARATE_SPLITS.format(count=2, groups="Perfect, Twin; Worse, Worse-twin")]
     lead = analysis.lead_sentence([e for e in entries if e.name != "Twin"], [])
     assert "tested on different images, so a paired test cannot say" in lead
 

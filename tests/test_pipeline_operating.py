@@ -8,7 +8,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import f1_score, recall_score
 
 from pipeline.operating import one_vs_rest, presets, threshold_for_sensitivity, wilson_interval, youden_threshold
-from pipeline.paired import compare_pairs, holm, mcnemar, paired_bootstrap
+from pipeline.paired import compare_groups, holm, mcnemar, paired_bootstrap
 
 
 def test_wilson_interval_matches_the_textbook_values():
@@ -96,12 +96,28 @@ def test_paired_bootstrap_of_identical_models_is_zero_and_finds_a_real_gap():
     assert f1.real and f1.low > 0.1 and f1.low < f1.value < f1.high
 
 
-def test_compare_pairs_names_every_pair_once():
+def models_on(y: np.ndarray, rng, shares: dict[str, float]) -> dict[str, np.ndarray]:
+    return {name: np.where(rng.random(len(y)) < share, y, (y + 1) % 3) for name, share in shares.items()}
+
+
+def test_compare_groups_names_every_pair_once():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 200)
-    models = {name: np.where(rng.random(200) < share, y, (y + 1) % 3)
-              for name, share in (("A", 0.95), ("B", 0.93), ("C", 0.5))}
-    results = compare_pairs(y, models, 3, 0, samples=200)
+    results = compare_groups([(y, models_on(y, rng, {"A": 0.95, "B": 0.93, "C": 0.5}))], 3, 0, samples=200)
     assert [(r.first, r.second) for r in results] == [("A", "B"), ("A", "C"), ("B", "C")]
     verdict = {(r.first, r.second): r.differs for r in results}
     assert verdict[("A", "C")] and verdict[("B", "C")] and not verdict[("A", "B")]
+
+
+def test_compare_groups_pairs_within_each_group_and_adjusts_over_all_pairs():
+    rng = np.random.default_rng(2)
+    y1, y2 = rng.integers(0, 3, 200), rng.integers(0, 3, 150)
+    first = models_on(y1, rng, {"A": 0.9, "B": 0.88})  # the least significant pair: it raises the others' Holm factors
+    second = models_on(y2, rng, {"C": 0.9, "D": 0.7, "E": 0.5})
+    results = compare_groups([(y1, first), (y2, second)], 3, 0, samples=200)
+    assert [(r.first, r.second, r.n_images) for r in results] == [
+        ("A", "B", 200), ("C", "D", 150), ("C", "E", 150), ("D", "E", 150)]
+    assert [r.p_adjusted for r in results] == pytest.approx(holm([r.test.p_value for r in results]))
+    alone = compare_groups([(y2, second)], 3, 0, samples=200)
+    assert [r.p_adjusted for r in alone] == pytest.approx(holm([r.test.p_value for r in alone]))
+    assert [r.p_adjusted for r in results[1:]] != pytest.approx([r.p_adjusted for r in alone])  # a larger family

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 DECODED_KEY = "evaluate-decoded"  # (archive digest, Decoded)
 SCORES_KEY = "evaluate-scores"  # (archive digest, {(model, stamp): ModelScore})
 PERCENT = ("accuracy", "macro_f1", "recall")
-TIME = (f"Scoring 100 X-rays with the five shipped models took about {EVALUATE_SECONDS_PER_100_IMAGES / 60:.0f} minutes on "
+TIME = ("Scoring 100 X-rays with the five shipped models took about "
+        f"{EVALUATE_SECONDS_PER_100_IMAGES / 60:.0f} minutes on "
         "2 CPU cores (bench/evaluate_upload.py), most of it VGG16, DenseNet121 and ResNet50; SmallCNN and MobileNet "
         "together take about 6 seconds. A busy or smaller server takes longer. Pick fewer models for a quicker answer.")
 COLUMNS_PER_ROW = 2
