@@ -49,8 +49,8 @@ DEFAULT_PATIENCE = 4
 DEFAULT_AUGMENTATION = "affine"
 DEFAULT_LABEL_SMOOTHING = 0.0
 DEFAULT_OUT = "saved_models"
-# The model the explain page opens with and the app's warm-up loads first: the shipped model with the most
-# honest validation (data version 2) and one of the quickest to load (3 s against DenseNet121's 15 s on 2 cores,
+# The model the explain page opens with and the app's warm-up loads first: a pretrained keras.applications
+# backbone validated on data version 2 and quick to load (3 s against DenseNet121's 15 s on 2 cores,
 # bench/README.md), which a server woken from sleep needs. Any other folder name falls back to the first.
 DEFAULT_EXPLAIN_MODEL = "MobileNet"
 DEFAULT_CHECKPOINT_DIR = ".checkpoints"
