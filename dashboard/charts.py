@@ -83,18 +83,6 @@ def reliability_figure(bins: dict[str, pd.DataFrame]) -> go.Figure:
     return _layout(figure, "Reliability diagram (test set)")
 
 
-def probability_bars(probabilities: np.ndarray, classes: Sequence[str], title: str) -> go.Figure:
-    order = np.argsort(probabilities)
-    colours = ["#1f6f8b" if i == order[-1] else "#9db4c0" for i in order]
-    figure = go.Figure(go.Bar(
-        x=probabilities[order], y=[classes[i] for i in order], orientation="h", marker_color=colours,
-        text=[f"{p:.1%}" for p in probabilities[order]], textposition="auto",
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
-    figure.update_xaxes(title="model output (softmax), not a calibrated probability of disease", **PERCENT_AXIS)
-    return _layout(figure, title, height=90 + 45 * len(classes))
-
-
 def split_counts(counts: dict[str, dict[str, int]], title: str) -> go.Figure:
     """Images per class (x) and split (colour)."""
     figure = go.Figure()

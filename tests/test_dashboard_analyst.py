@@ -86,6 +86,12 @@ def test_threshold_sentence():
     assert "is below the threshold 0.500" in thresholds.sentence("M", 0.2, 0.5, thresholds.DEFAULT_HOW)
 
 
+def test_outputs_are_ranked_highest_first_with_their_class():
+    ranked = thresholds.ranked(np.array([0.2, 0.7, 0.1]), ["COVID", "Normal", "Viral Pneumonia"])
+    assert ranked == [("Normal", pytest.approx(0.7)), ("COVID", pytest.approx(0.2)),
+                      ("Viral Pneumonia", pytest.approx(0.1))]
+
+
 def open_section(monkeypatch, folder, section):
     monkeypatch.setenv(MODELS_DIR_VAR, str(folder))
     app = open_app_page(PAGES[0])

@@ -112,6 +112,10 @@ def test_explain_page_with_a_sample(monkeypatch, models_dir):
     assert [image.captions[0] for image in app.image][:3] == ["Original", "Grad-CAM", "Grad-CAM++"]
     assert app.download_button[0].label == "Download the overlays (PNG)"
     assert len(calls) == 1  # the predicted class of the first model
+    bars = app.get("progress")  # the outputs, highest first, each as it is written beside its bar
+    outputs = [float(re.fullmatch(r"[\w ]+: ([\d.]+)%", bar.proto.text).group(1)) / 100 for bar in bars]
+    assert len(bars) == 3 and outputs == sorted(outputs, reverse=True) and sum(outputs) == pytest.approx(1, abs=0.02)
+    assert all(abs(bar.proto.value - 100 * output) <= 1 for bar, output in zip(bars, outputs))  # whole percents
     app.slider(key="explain-opacity").set_value(0.8).run()
     app.selectbox(key="explain-colormap").set_value("Viridis").run()
     assert_healthy(app)

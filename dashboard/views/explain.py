@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, layout, loaders, lungs, overlay, thresholds, warmup
+from dashboard import layout, loaders, lungs, overlay, thresholds, warmup
 from dashboard.catalog import Catalog, ModelEntry, folder_stamp
 from dashboard.samples import LungBoxes, shipped_samples
 from pipeline import images
@@ -170,8 +170,8 @@ def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
     probabilities = loaders.probabilities(str(entry.folder), entry.stamp, image.digest, image.gray)
     predicted = int(np.argmax(probabilities))
     left, right = st.columns([2, 1])
-    left.plotly_chart(charts.probability_bars(probabilities, model.classes, f"{entry.name}: model outputs"))
     with left:
+        thresholds.show_outputs(f"{entry.name}: model outputs", probabilities, model.classes)
         thresholds.show(entry.name, probabilities, model.classes)
     class_name = right.selectbox("Explain the class", model.classes, index=predicted,
                                  key=f"explain-class-{entry.name}-{image.digest[:16]}",
@@ -216,9 +216,8 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
         if maps is None:
             continue
         columns = st.columns(4)
-        ranked = np.argsort(probabilities)[::-1]
         columns[0].markdown(f"**{entry.name}**  \n" + "  \n".join(
-            f"{model.classes[i]}: {probabilities[i]:.1%}" for i in ranked))
+            f"{name}: {output:.1%}" for name, output in thresholds.ranked(probabilities, model.classes)))
         if drawing.lungs is not None:
             columns[0].caption(f"Energy inside the lung boxes: {drawing.lungs.shares_text(overlay.MAP_TITLES, maps)}")
         if drawing.predicted is not None:
