@@ -54,6 +54,13 @@ class Explainer:
         maps = self.attention.maps(image, class_index)
         return maps["Grad-CAM"], maps["Grad-CAM++"]
 
+    def grids(self, image: np.ndarray, class_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Grad-CAM and Grad-CAM++ of class ``class_index`` on the layer's grid, before ``unit_map`` upsamples
+        them to the maps that ``maps`` returns."""
+        self._check_class(class_index)
+        grids = self.attention.grids(image, class_index)
+        return grids["Grad-CAM"], grids["Grad-CAM++"]
+
     def extra_maps(self, image: np.ndarray, class_index: int) -> tuple[np.ndarray, ...]:
         """Score-CAM and Layer-CAM (``EXTRA_METHODS``) of class ``class_index``: (size, size) float32 maps in 0-1."""
         self._check_class(class_index)

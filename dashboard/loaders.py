@@ -20,8 +20,9 @@ import streamlit as st
 
 from pipeline import images
 from pipeline.config import CARD_FILE, PREDICTIONS_FILE
+from pipeline.upsample import unit_map
 
-from . import catalog
+from . import catalog, precomputed
 
 if TYPE_CHECKING:
     from .explain import Explainer
@@ -98,9 +99,22 @@ def explainer(folder: str, stamp: str) -> Explainer:
     return lasting(Explainer(folder))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _precomputed(folder: str, stamp: str) -> precomputed.Results:
+    return precomputed.read(Path(folder))
+
+
+def known(folder: str, stamp: str, digest: str) -> dict[str, np.ndarray] | None:
+    """What the folder's model (or segmenter) computed ahead of time for the image with ``digest``
+    (``dashboard.precomputed``), or None: then it is computed live, with the model loaded."""
+    return _precomputed(folder, stamp).get(digest)
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def probabilities(folder: str, stamp: str, digest: str, _gray: np.ndarray) -> np.ndarray:
     """Class probabilities of the image with SHA-256 ``digest`` (``_gray``, not hashed)."""
+    if (stored := known(folder, stamp, digest)) is not None:
+        return stored[precomputed.PROBABILITIES]
     model = explainer(folder, stamp)
     return model.probabilities(images.model_input(_gray, model.input_size))
 
@@ -109,6 +123,9 @@ def probabilities(folder: str, stamp: str, digest: str, _gray: np.ndarray) -> np
 def attention_maps(folder: str, stamp: str, digest: str, class_index: int,
                    _gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM and Grad-CAM++ maps, cached by model, image digest and class."""
+    if (stored := known(folder, stamp, digest)) is not None:
+        size = int(stored[precomputed.SIZE])
+        return tuple(unit_map(grid, size) for grid in stored[precomputed.GRIDS][class_index])
     model = explainer(folder, stamp)
     return model.maps(images.model_input(_gray, model.input_size), class_index)
 
@@ -144,5 +161,7 @@ def lung_mask(folder: str, stamp: str, digest: str, _gray: np.ndarray) -> np.nda
     shared by every model, view and redraw."""
     from .lungs import predict_mask
 
+    if (stored := known(folder, stamp, digest)) is not None:
+        return stored[precomputed.MASK]
     model, config = segmenter(folder, stamp)
     return predict_mask(model, _gray, int(config["input_size"]))

@@ -30,7 +30,7 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
 from .errors import ConfigError
-from .upsample import upsample_map
+from .upsample import unit_map
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,13 @@ class AttentionModel:
             return np.asarray(self._predict(tf.constant(images, dtype=tf.float32)), dtype=np.float64)
 
     def maps(self, image: np.ndarray, class_index: int) -> dict[str, np.ndarray]:
-        """Each method's (size, size) map of class ``class_index``, float32 in 0-1: tf-keras-vis's
-        normalised map on the CAM layer's grid, upsampled by ``upsample_map``."""
+        """Each method's (size, size) map of class ``class_index``, float32 in 0-1: its grid (``grids``)
+        upsampled by ``unit_map``."""
+        return {name: unit_map(grid, self.input_size) for name, grid in self.grids(image, class_index).items()}
+
+    def grids(self, image: np.ndarray, class_index: int) -> dict[str, np.ndarray]:
+        """Each method's map of class ``class_index`` on the CAM layer's grid: tf-keras-vis's normalised map,
+        not yet upsampled."""
         classes = int(self.model.output_shape[-1])
         if not 0 <= class_index < classes:
             raise ValueError(f"class index {class_index} out of range 0-{classes - 1}")
@@ -190,7 +195,7 @@ class AttentionModel:
             grids = {name: visualizer(score, batch, penultimate_layer=self.layer, seek_penultimate_conv_layer=False,
                                       expand_cam=False, **CAM_METHODS[name].arguments)
                      for name, visualizer in self.visualizers.items()}
-        return {name: unit_map(grid[0], self.input_size) for name, grid in grids.items()}
+        return {name: np.asarray(grid[0], dtype=np.float32) for name, grid in grids.items()}
 
 
     def _known_features(self, batch: tf.Tensor) -> tf.Tensor | None:
@@ -198,9 +203,3 @@ class AttentionModel:
         known = self._features
         return known[1] if known is not None and same_values(batch, known[0]) else None
 
-
-def unit_map(grid: np.ndarray, size: int) -> np.ndarray:
-    """A CAM grid as a (size, size) float32 map in 0-1; a grid without positive evidence (NaN or
-    all zero) becomes zeros."""
-    grid = np.nan_to_num(np.asarray(grid, dtype=np.float32), nan=0.0)
-    return np.clip(upsample_map(grid, size), 0.0, 1.0)

@@ -109,6 +109,9 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 ARTIFACT_FILES = (MODEL_FILE, METRICS_FILE, PREDICTIONS_FILE, VAL_PREDICTIONS_FILE, HISTORY_FILE, CONFIG_FILE,
                   CARD_FILE)
+# The dashboard's shipped samples explained by the folder's model, written after training by
+# `python -m dashboard.precomputed` (dashboard/precomputed.py); optional.
+SAMPLES_FILE = "samples.npz"
 
 # Lung segmenter (pipeline/lungs.py): a small U-Net saved beside the classifiers under
 # saved_models/lungs/, marked by config.json "task" so that classifier readers skip it.

@@ -18,3 +18,10 @@ def upsample_map(cam: np.ndarray, size: int) -> np.ndarray:
     """A (rows, cols) float map resized bilinearly to (size, size) float32, with pixel centres aligned."""
     image = Image.fromarray(np.asarray(cam, dtype=np.float32), "F")
     return np.array(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def unit_map(grid: np.ndarray, size: int) -> np.ndarray:
+    """A CAM grid as a (size, size) float32 map in 0-1; a grid without positive evidence (NaN or
+    all zero) becomes zeros."""
+    grid = np.nan_to_num(np.asarray(grid, dtype=np.float32), nan=0.0)
+    return np.clip(upsample_map(grid, size), 0.0, 1.0)

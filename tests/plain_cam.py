@@ -11,7 +11,8 @@ from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from pipeline.attention import CAM_METHODS, unit_map
+from pipeline.attention import CAM_METHODS
+from pipeline.upsample import unit_map
 
 VISUALIZERS = {"Grad-CAM": Gradcam, "Grad-CAM++": GradcamPlusPlus, "Score-CAM": Scorecam, "Layer-CAM": Layercam}
 MIN_GRID = 7  # a CAM grid smaller than this gives maps too coarse for any comparison to mean much

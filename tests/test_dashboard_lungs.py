@@ -17,7 +17,7 @@ from drivers import open_page as open_app_page
 from PIL import Image
 
 from dashboard import lungs
-from pipeline.config import DISCLAIMER
+from pipeline.config import DISCLAIMER, SAMPLES_FILE
 
 SHIPPED = REPO / "saved_models"
 SEGMENTER = SHIPPED / "lungs"
@@ -63,11 +63,12 @@ def test_segmenter_problems_are_named(tmp_path):
 
 
 def models_root(folder, *, segmenter: bool):
-    """Two copies of the shipped SmallCNN (the all-models view shows both), and the segmenter if asked."""
+    """Two copies of the shipped SmallCNN (the all-models view shows both), and the segmenter if asked;
+    without their samples explained ahead of time, so that the page computes everything live."""
     for name in ("SmallCNN", "SmallCNN-copy"):
-        shutil.copytree(CLASSIFIER, folder / name)
+        shutil.copytree(CLASSIFIER, folder / name, ignore=shutil.ignore_patterns(SAMPLES_FILE))
     if segmenter:
-        shutil.copytree(SEGMENTER, folder / "lungs")
+        shutil.copytree(SEGMENTER, folder / "lungs", ignore=shutil.ignore_patterns(SAMPLES_FILE))
     return folder
 
 

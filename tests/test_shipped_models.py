@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from conftest import REPO, SUBSET, needs
 
+from dashboard import precomputed
+from dashboard.samples import shipped_samples
 from pipeline import artifacts, card, report
-from pipeline.config import ARTIFACT_FILES, MODEL_FILE, VAL_PREDICTIONS_FILE
-from pipeline.images import file_to_model_input
+from pipeline.config import ARTIFACT_FILES, MODEL_FILE, SAMPLES_FILE, VAL_PREDICTIONS_FILE
+from pipeline.images import decode_image, file_to_model_input, image_digest
 from pipeline.rescore import rescored_metrics
 from pipeline.targets import read_history
 
@@ -29,7 +31,7 @@ def test_models_are_shipped():
 def test_every_artifact_is_there_small_and_consistent(folder):
     names = {p.name for p in folder.iterdir()}
     # a model trained before training scored its validation split has no val_predictions.csv
-    assert set(ARTIFACT_FILES) - {VAL_PREDICTIONS_FILE} <= names <= set(ARTIFACT_FILES)
+    assert set(ARTIFACT_FILES) - {VAL_PREDICTIONS_FILE} <= names <= set(ARTIFACT_FILES) | {SAMPLES_FILE}
     assert (folder / MODEL_FILE).stat().st_size < MAX_BYTES
     config, metrics = artifacts.check_model_dir(folder)
     with (folder / "predictions.csv").open(newline="") as handle:
@@ -47,6 +49,14 @@ def test_the_stored_metrics_follow_the_current_definitions(folder):
     for key in ("accuracy", "macro_f1", "confusion_matrix", "per_source", "per_subgroup", "worst_subgroup_recall",
                 "ci95"):
         assert fresh[key] == stored[key], f"{key} is stale: run python -m pipeline rescore --model {folder}"
+
+
+@pytest.mark.parametrize("folder", [*FOLDERS, SHIPPED / "lungs"], ids=[*(f.name for f in FOLDERS), "lungs"])
+def test_the_shipped_samples_are_explained_by_the_shipped_model_file(folder):
+    samples = shipped_samples()
+    stored = precomputed.read(folder)  # empty when made from another model file
+    assert set(stored) == {image_digest(decode_image(s.path.read_bytes(), s.path.name)) for s in samples}, (
+        f"run: python -m dashboard.precomputed (after shipping a model into {folder})")
 
 
 def test_the_readme_table_is_the_generated_one():

@@ -16,6 +16,7 @@ from dashboard import layout, loaders, lungs, overlay, thresholds, warmup
 from dashboard.catalog import Catalog, ModelEntry, folder_stamp
 from dashboard.samples import LungBoxes, shipped_samples
 from pipeline import images
+from pipeline.artifacts import gradcam_layer
 from pipeline.errors import ArtifactError
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def pick_image() -> Picked | None:
 
 def load(entry: ModelEntry) -> Explainer | None:
     """The cached explainer, or None after a warning naming the folder and the problem."""
-    warmup.wait_on_page(str(entry.folder), entry.name)
+    warmup.wait_on_page(str(entry.folder), entry.name)  # a progress bar while the background warm-up loads it
     try:
         return loaders.explainer(str(entry.folder), entry.stamp)
     except ArtifactError as exc:
@@ -133,9 +134,11 @@ def predicted_lungs(catalog: Catalog, image: Picked, column) -> lungs.PredictedL
         return None
     if not on:
         return None
-    warmup.wait_on_page(str(folder), "the lung segmenter")
+    stamp = folder_stamp(folder)
+    if loaders.known(str(folder), stamp, image.digest) is None:
+        warmup.wait_on_page(str(folder), "the lung segmenter")
     try:
-        return lungs.PredictedLungs(loaders.lung_mask(str(folder), folder_stamp(folder), image.digest, image.gray))
+        return lungs.PredictedLungs(loaders.lung_mask(str(folder), stamp, image.digest, image.gray))
     except Exception:  # a segmenter that passes the checks yet fails in Keras: the page goes on without it
         log.exception("lung segmentation failed with %s", folder)
         column.caption(f"The lung segmenter in `{folder}` failed on this image (the server log has the details); "
@@ -163,28 +166,41 @@ def colour_scale(colormap: str) -> None:
              caption="Colour scale shared by all maps: low (left) to high (right) relative model attention")
 
 
+def ready(entry: ModelEntry, image: Picked) -> bool:
+    """Whether the model's outputs and maps of the image can be shown: computed ahead of time, or the model
+    loaded (after a progress bar while the warm-up loads it; False after a warning where it cannot load)."""
+    return loaders.known(str(entry.folder), entry.stamp, image.digest) is not None or load(entry) is not None
+
+
 def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
-    model = load(entry)
-    if model is None:
+    if not ready(entry, image):
+        return
+    model = load(entry) if drawing.more else None  # Score-CAM and Layer-CAM are never computed ahead of time
+    if drawing.more and model is None:
+        return
+    try:
+        classes, layer = entry.classes, gradcam_layer(entry.config, entry.folder)
+    except ArtifactError as exc:
+        st.warning(str(exc), icon=":material/folder_off:")
         return
     probabilities = loaders.probabilities(str(entry.folder), entry.stamp, image.digest, image.gray)
     predicted = int(np.argmax(probabilities))
     left, right = st.columns([2, 1])
     with left:
-        thresholds.show_outputs(f"{entry.name}: model outputs", probabilities, model.classes)
-        thresholds.show(entry.name, probabilities, model.classes)
-    class_name = right.selectbox("Explain the class", model.classes, index=predicted,
+        thresholds.show_outputs(f"{entry.name}: model outputs", probabilities, classes)
+        thresholds.show(entry.name, probabilities, classes)
+    class_name = right.selectbox("Explain the class", classes, index=predicted,
                                  key=f"explain-class-{entry.name}-{image.digest[:16]}",
                                  help="The predicted class is chosen first; pick another to compare.")
-    right.caption(f"Model input: {model.input_size} x {model.input_size} px, the whole image squashed to a square. "
-                  f"Grad-CAM layer: `{model.layer}`.")
-    maps = maps_for(entry, image, model.classes.index(class_name), drawing.more)
+    right.caption(f"Model input: {entry.input_size} x {entry.input_size} px, the whole image squashed to a square. "
+                  f"Grad-CAM layer: `{layer}`.")
+    maps = maps_for(entry, image, classes.index(class_name), drawing.more)
     if maps is None:
         return
-    titles = overlay.MAP_TITLES + (model.EXTRA_METHODS if drawing.more else ())
+    titles = overlay.MAP_TITLES + (model.EXTRA_METHODS if model is not None else ())
     panels = draw(image, titles, maps, drawing)
-    show_panels(panels, titles, maps, model.layer)
-    if drawing.more:
+    show_panels(panels, titles, maps, layer)
+    if model is not None:
         st.caption(ABOUT_MORE.format(passes=model.SCORE_CAM_PASSES))
     if drawing.lungs is not None:
         st.caption(lung_caption(drawing.lungs, titles, maps))
@@ -207,8 +223,7 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
     if drawing.predicted is not None:
         st.caption(lungs.ABOUT_PREDICTED)
     for entry in entries:
-        model = load(entry)
-        if model is None:
+        if not ready(entry, image):
             continue
         probabilities = loaders.probabilities(str(entry.folder), entry.stamp, image.digest, image.gray)
         predicted = int(np.argmax(probabilities))
@@ -217,7 +232,7 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
             continue
         columns = st.columns(4)
         columns[0].markdown(f"**{entry.name}**  \n" + "  \n".join(
-            f"{name}: {output:.1%}" for name, output in thresholds.ranked(probabilities, model.classes)))
+            f"{name}: {output:.1%}" for name, output in thresholds.ranked(probabilities, entry.classes)))
         if drawing.lungs is not None:
             columns[0].caption(f"Energy inside the lung boxes: {drawing.lungs.shares_text(overlay.MAP_TITLES, maps)}")
         if drawing.predicted is not None:
@@ -225,7 +240,7 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
                                f"{drawing.predicted.shares_text(overlay.MAP_TITLES, maps)} (a uniform map: "
                                f"{drawing.predicted.uniform_share(maps[0].shape[0]):.0%})")
         for column, (title, rgb) in zip(columns[1:], draw(image, overlay.MAP_TITLES, maps, drawing)):
-            column.image(rgb, caption=f"{title} ({model.classes[predicted]})" if title in overlay.MAP_TITLES
+            column.image(rgb, caption=f"{title} ({entry.classes[predicted]})" if title in overlay.MAP_TITLES
                          else title, width="stretch")
     colour_scale(drawing.colormap)
 
