@@ -178,13 +178,12 @@ async def explain_in_browser(browser: Browser, base: str, name: str, data: bytes
         await page.get_by_text(f"{model}: model outputs", exact=True).wait_for()
         await page.wait_for_function(NO_STALE_ELEMENTS)
         await page.wait_for_function(IMAGES_LOADED, arg=4)
-        classes = await page.locator(".js-plotly-plot .ytick text").all_text_contents()
-        values = await page.locator(".js-plotly-plot .bartext").all_text_contents()
+        bars = [text.split(": ") for text in await page.get_by_test_id("stProgress").all_inner_texts()]
         original = page.get_by_test_id("stImage").filter(has_text="Original").locator("img")
         source = await original.get_attribute("src")
         return Shown(
-            title=(await page.locator(".js-plotly-plot .gtitle").all_text_contents())[0],
-            outputs=dict(zip(classes, values, strict=True)),
+            title=await page.get_by_text(f"{model}: model outputs", exact=True).inner_text(),
+            outputs={name.strip(): value.strip() for name, value in bars},
             explained_class=await page.get_by_role("combobox", name="Explain the class", exact=True).input_value(),
             original=await (await context.request.get(urljoin(f"{base}/", source))).body(),
             images=await page.locator('[data-testid="stImage"] img').count(),

@@ -30,7 +30,8 @@ UNSAFE_LOADING = {
     "pickle": re.compile(r"\b(?:c?[Pp]ickle|dill|shelve|marshal)\b"),
     "allow_pickle=True": re.compile(r"allow_pickle\s*=\s*True"),
     "safe_mode=False": re.compile(r"safe_mode\s*=\s*False"),
-    "np.load(": re.compile(r"\b(?:np|numpy)\.load\("),
+    # np.load unpickles only with allow_pickle=True; a call that says allow_pickle=False on its line cannot
+    "np.load(": re.compile(r"\b(?:np|numpy)\.load\((?![^)]*allow_pickle\s*=\s*False)"),
     "joblib.load": re.compile(r"\bjoblib\.load\b"),
     "torch.load": re.compile(r"\btorch\.load\("),
     "pandas read_pickle": re.compile(r"\bread_pickle\("),

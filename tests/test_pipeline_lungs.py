@@ -12,7 +12,7 @@ from conftest import REPO, run_cli
 from PIL import Image
 
 from pipeline import artifacts, lung_data, report
-from pipeline.config import CARD_FILE, CONFIG_FILE, LUNGS_DIR_NAME, METRICS_FILE, MODEL_FILE
+from pipeline.config import CARD_FILE, CONFIG_FILE, LUNGS_DIR_NAME, METRICS_FILE, MODEL_FILE, SAMPLES_FILE
 from pipeline.errors import ArtifactError, DataError
 
 SIZE = 48  # generated X-rays and masks: small enough to train in seconds
@@ -263,7 +263,7 @@ def test_the_shipped_card_is_rendered_from_its_metrics():
         "run: python -m pipeline lungs-eval --data-dir LUNG_MASKS --boxes-dir LUNG_BOXES")
     assert report.pct(metrics["test"]["v7covid"]["dice"]["mean"]) in (folder / CARD_FILE).read_text()
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [CARD_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, "history.csv", "split.csv"])
+        [CARD_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, SAMPLES_FILE, "history.csv", "split.csv"])
 
 
 def test_the_model_card_names_a_predicted_reference_and_the_share_inside_the_predicted_lungs():

@@ -51,7 +51,8 @@ def test_no_unpickling_of_foreign_files():
 
 @pytest.mark.parametrize("line, found", [("x = np.load(path, allow_pickle=True)", 2), ("import pickle", 1),
                                          ("keras.saving.load_model(p, safe_mode=False)", 1),
-                                         ("model = joblib.load(f)", 1), ("image.load()", 0)])
+                                         ("model = joblib.load(f)", 1), ("image.load()", 0),
+                                         ("np.load(path)", 1), ("np.load(path, allow_pickle=False)", 0)])
 def test_the_unpickling_scan_finds_planted_lines(tmp_path, line, found):
     path = tmp_path / "planted.py"
     path.write_text(f"{line}\n")
