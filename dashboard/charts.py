@@ -109,17 +109,3 @@ def mark_point(figure: go.Figure, x: float, y: float, label: str) -> go.Figure:
                        marker={"size": 14, "symbol": "x", "color": "black"},
                        hovertemplate="%{text}<extra></extra>")
     return figure
-
-
-def headline_bars(frame: pd.DataFrame, title: str) -> go.Figure:
-    """Per model (x), one bar per ``group`` (colour) with its ``low``-``high`` interval and a ``note`` on hover."""
-    figure = go.Figure()
-    for group, rows in frame.groupby("group", sort=False):
-        figure.add_bar(
-            name=str(group), x=rows["model"], y=rows["value"], customdata=rows["note"],
-            error_y={"type": "data", "symmetric": False, "array": (rows["high"] - rows["value"]).clip(lower=0),
-                     "arrayminus": (rows["value"] - rows["low"]).clip(lower=0)},
-            hovertemplate="%{x}: %{y:.1%} (%{customdata})<extra>" + str(group) + "</extra>",
-        )
-    figure.update_layout(barmode="group", yaxis=PERCENT_AXIS)
-    return _layout(figure, title)

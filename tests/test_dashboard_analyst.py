@@ -3,6 +3,8 @@ explain page. Helpers directly, pages through AppTest, on model folders whose pr
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from analyst_fixtures import outputs, paired_models
 from drivers import MODELS_DIR_VAR, PAGES, texts
 from drivers import open_page as open_app_page
 
-from dashboard import analysis, catalog, compare, thresholds
+from dashboard import analysis, catalog, compare, forest, thresholds
 from pipeline.operating import one_vs_rest, presets
 
 TIMEOUT = 120
@@ -66,6 +68,20 @@ def test_headline_and_lead_sentence(entries):
     results, _ = analysis.paired_results(frames(entries), list(compare.class_union(entries)))
     lead = analysis.lead_sentence([e for e in entries if e.name != "Twin"], results)
     assert lead.startswith("Perfect leads on test macro-F1 (100.0%), ahead of Worse (0.0%); the lead is real")
+
+
+def test_the_headline_forest_draws_each_figure_to_scale(entries):
+    frame = analysis.headline(entries)
+    svg = ElementTree.fromstring(forest.forest_svg(frame, "Macro-F1 & worst recall <test>"))
+    tag = "{http://www.w3.org/2000/svg}"
+    bars = [float(rect.get("width")) for rect in svg.iter(f"{tag}rect") if rect.get("height") != "10"]
+    assert bars == pytest.approx([forest.PLOT * value for value in frame["value"]], abs=0.1)
+    lines = [line for line in svg.iter(f"{tag}line") if line.get("stroke-width")]  # the intervals
+    assert [float(line.get("x2")) - float(line.get("x1")) for line in lines] == pytest.approx(
+        [forest.PLOT * (high - low) for low, high in zip(frame["low"], frame["high"], strict=True)], abs=0.2)
+    words = " ".join(text.text for text in svg.iter(f"{tag}text"))
+    assert "Macro-F1 & worst recall <test>" in words and f"{frame['value'].iloc[0]:.1%}" in words
+    assert all(note in words for note in frame["note"]) and all(model in words for model in frame["model"])
 
 
 def test_worst_chain_prefers_per_chain():

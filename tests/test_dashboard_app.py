@@ -55,7 +55,7 @@ def test_compare_page(monkeypatch, models_dir):
     assert app.download_button[0].label.startswith("Download the table")
     assert [tab.label for tab in app.tabs] == COMPARE_SECTIONS
     assert "recall CI low" in app.dataframe[1].value.columns  # the first tab: metrics per class
-    assert len(app.get("plotly_chart")) == 1  # the headline; only the open tab ran, and it draws no chart
+    assert not app.get("plotly_chart") and app.image[0].proto.imgs  # the headline is an image; the tab: no chart
     assert "backbone" not in table.columns and str(models_dir) not in texts(app.caption)
     assert not any(frame.value.isna().any().any() for frame in app.dataframe)  # "-" where a figure is missing
     assert "leads on test macro-F1" in texts(app.markdown)
@@ -68,16 +68,16 @@ def test_each_compare_section_runs_when_opened(monkeypatch, models_dir, section)
     app.run()
     assert_healthy(app)
     assert not app.error
-    drawn = len(app.get("plotly_chart")) - 1 + len(app.dataframe) - 1 + len(app.info)
+    drawn = len(app.get("plotly_chart")) + len(app.dataframe) - 1 + len(app.info)
     assert drawn > 0, f"{section} drew nothing"
     if section == "Confidence intervals":
         app.segmented_control[0].set_value("Recall per class").run()
         assert_healthy(app)
-        assert len(app.get("plotly_chart")) == 2
+        assert len(app.get("plotly_chart")) == 1
     if section == "Confusion matrices":
         app.toggle[0].set_value(True).run()
         assert_healthy(app)
-        assert len(app.get("plotly_chart")) == 3  # the headline and one per model
+        assert len(app.get("plotly_chart")) == 2  # one per model
     if section == "Per source and subgroup":
         assert "Per data source" in texts(app.subheader)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, compare, layout, loaders, operating
+from dashboard import analysis, compare, forest, layout, loaders, operating
 from dashboard.catalog import ModelEntry
 from pipeline.paired import PairResult
 
@@ -48,11 +48,10 @@ def paired_of(entries: list[ModelEntry]) -> tuple[list[PairResult], list[str]]:
 
 
 def headline(entries: list[ModelEntry]) -> None:
-    from dashboard import charts
-
     frame = analysis.headline(entries)
-    st.plotly_chart(charts.headline_bars(frame, "Test macro-F1 (95% bootstrap interval) beside each model's worst "
-                                                "recall of a class within one acquisition chain (95% Wilson interval)"))
+    st.image(forest.forest_svg(frame, "Test macro-F1 beside each model's worst recall of a class within one "
+                                      "acquisition chain"),
+             caption="Lines: 95% intervals (bootstrap for macro-F1, Wilson for recall).")
     st.markdown(analysis.lead_sentence(entries, paired_of(analysis.leaders(entries)[:2])[0]))
 
 
