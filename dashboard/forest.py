@@ -43,13 +43,18 @@ def forest_svg(frame: pd.DataFrame, title: str) -> str:
         for row in rows.itertuples():
             colour = COLOURS[groups.index(row.group) % len(COLOURS)]
             middle = y + ROW / 2
-            parts.append(
-                f'<rect x="{LABEL}" y="{y + 4}" width="{_x(row.value) - LABEL:.1f}" height="{ROW - 8}" '
-                f'fill="{colour}" opacity="0.85"/>'
-                f'<line x1="{_x(row.low):.1f}" y1="{middle}" x2="{_x(row.high):.1f}" y2="{middle}" stroke="#1b2a33" '
-                f'stroke-width="1.5"/>'
-                f'<text x="{LABEL + PLOT + 8}" y="{y + ROW - 7}">{row.value:.1%} ({row.low:.1%}-{row.high:.1%}), '
-                f'{escape(str(row.note))}</text>')
+            if pd.isna(row.value):  # a model whose metrics lack the figure: said in words, no bar
+                parts.append(f'<text x="{LABEL + 4}" y="{y + ROW - 7}">not in its metrics.json</text>')
+                y += ROW
+                continue
+            interval = not (pd.isna(row.low) or pd.isna(row.high))
+            parts.append(f'<rect x="{LABEL}" y="{y + 4}" width="{_x(row.value) - LABEL:.1f}" height="{ROW - 8}" '
+                         f'fill="{colour}" opacity="0.85"/>')
+            if interval:
+                parts.append(f'<line x1="{_x(row.low):.1f}" y1="{middle}" x2="{_x(row.high):.1f}" y2="{middle}" '
+                             f'stroke="#1b2a33" stroke-width="1.5"/>')
+            figures = f"{row.value:.1%} ({row.low:.1%}-{row.high:.1%})" if interval else f"{row.value:.1%}"
+            parts.append(f'<text x="{LABEL + PLOT + 8}" y="{y + ROW - 7}">{figures}, {escape(str(row.note))}</text>')
             y += ROW
     parts.append("</svg>")
     return "".join(parts)

@@ -84,6 +84,16 @@ def test_the_headline_forest_draws_each_figure_to_scale(entries):
     assert all(note in words for note in frame["note"]) and all(model in words for model in frame["model"])
 
 
+def test_the_headline_forest_says_when_a_figure_or_interval_is_missing():
+    frame = pd.DataFrame([{"model": "Old", "group": "macro-F1", "value": 0.9, "low": np.nan, "high": np.nan,
+                           "note": "test split"},
+                          {"model": "Bare", "group": "macro-F1", "value": None, "low": np.nan, "high": np.nan,
+                           "note": "test split"}])
+    svg = forest.forest_svg(frame, "t")
+    assert "nan" not in svg and "90.0%, test split" in svg and "not in its metrics.json" in svg
+    ElementTree.fromstring(svg)
+
+
 def test_worst_chain_prefers_per_chain():
     group = {"recall": {"COVID": 0.5}, "support": {"COVID": 20}}
     assert analysis.worst_chain({"per_source": {"a": group}})["group"] == "a"
