@@ -86,7 +86,7 @@ def main() -> None:
         batches = training_input(args.data_dir, size)
         supply = input_images_per_second(batches, args.steps)
         speeds = {p: training_images_per_second(name, batches, args.steps, p, args.from_scratch) for p in precisions}
-        figures = ", ".join(f"{p} {v:.0f} images/s" for p, v in speeds.items())
+        figures = ", ".join(f"{p} {v:.1f} images/s" for p, v in speeds.items())
         speedup = f"; {mixed} {speeds[mixed] / speeds['float32']:.2f}x float32" if mixed != "float32" else ""
         print(f"{name}: training {figures}{speedup}; input alone {supply:.0f} images/s")
         ratios[name] = supply / max(speeds.values())

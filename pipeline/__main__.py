@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -275,8 +276,16 @@ COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evalua
             "lungs-eval": run_lungs_eval}
 
 
+def prefer_onednn(command: str) -> None:
+    """Turn TensorFlow's oneDNN kernels on for the training commands, before TensorFlow loads (the
+    variable is read then), unless the user set it."""
+    if command in config.ONEDNN_COMMANDS:
+        os.environ.setdefault(config.ONEDNN_VARIABLE, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    prefer_onednn(args.command)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import keras
@@ -9,7 +10,8 @@ import pytest
 from conftest import run_cli
 from synthetic import make_image_folder
 
-from pipeline.__main__ import main
+from pipeline.__main__ import main, prefer_onednn
+from pipeline.config import ONEDNN_VARIABLE
 
 
 def test_unknown_backbone(caplog, image_folder):
@@ -81,3 +83,14 @@ def test_recipe_options_out_of_range_are_argparse_errors(option, value, message,
     with pytest.raises(SystemExit) as info:
         main(["train", "--backbone", "SmallCNN", "--data-dir", "x", option, value])
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, before, after", [
+    ("train", None, "1"), ("train-lungs", None, "1"), ("train", "0", "0"), ("evaluate", None, None),
+])
+def test_training_commands_turn_onednn_on_unless_set(monkeypatch, command, before, after):
+    monkeypatch.delenv(ONEDNN_VARIABLE, raising=False)
+    if before is not None:
+        monkeypatch.setenv(ONEDNN_VARIABLE, before)
+    prefer_onednn(command)
+    assert os.environ.get(ONEDNN_VARIABLE) == after
