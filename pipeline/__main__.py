@@ -277,9 +277,10 @@ COMMANDS = {"download": run_download, "train": run_train, "evaluate": run_evalua
 
 
 def prefer_onednn(command: str) -> None:
-    """Turn TensorFlow's oneDNN kernels on for the training commands, before TensorFlow loads (the
-    variable is read then), unless the user set it."""
-    if command in config.ONEDNN_COMMANDS:
+    """Turn TensorFlow's oneDNN kernels on for the training commands, unless the user set the variable.
+    It is read when TensorFlow loads; where it is loaded already, setting it would only reach child
+    processes (a server started by the caller, say), so it is left alone."""
+    if command in config.ONEDNN_COMMANDS and "tensorflow" not in sys.modules:
         os.environ.setdefault(config.ONEDNN_VARIABLE, "1")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import keras
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from synthetic import make_image_folder
 
 from pipeline.__main__ import main, prefer_onednn
@@ -88,9 +90,20 @@ def test_recipe_options_out_of_range_are_argparse_errors(option, value, message,
 @pytest.mark.parametrize("command, before, after", [
     ("train", None, "1"), ("train-lungs", None, "1"), ("train", "0", "0"), ("evaluate", None, None),
 ])
-def test_training_commands_turn_onednn_on_unless_set(monkeypatch, command, before, after):
-    monkeypatch.delenv(ONEDNN_VARIABLE, raising=False)
+def test_training_commands_turn_onednn_on_unless_set(command, before, after):
+    """In a fresh process, as the CLI starts: TensorFlow reads the variable when it loads."""
+    env = {k: v for k, v in os.environ.items() if k != ONEDNN_VARIABLE}
     if before is not None:
-        monkeypatch.setenv(ONEDNN_VARIABLE, before)
-    prefer_onednn(command)
-    assert os.environ.get(ONEDNN_VARIABLE) == after
+        env[ONEDNN_VARIABLE] = before
+    code = ("import os, sys; from pipeline.__main__ import prefer_onednn; "
+            f"prefer_onednn({command!r}); print(os.environ.get({ONEDNN_VARIABLE!r}))")
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == str(after)
+
+
+def test_onednn_is_left_alone_once_tensorflow_is_loaded(monkeypatch):
+    import tensorflow  # noqa: F401  # loaded: the variable would only leak to child processes
+
+    monkeypatch.delenv(ONEDNN_VARIABLE, raising=False)
+    prefer_onednn("train")
+    assert ONEDNN_VARIABLE not in os.environ
