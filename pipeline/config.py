@@ -82,7 +82,7 @@ DEFAULT_SCHEDULE = "plateau"
 DEFAULT_WARMUP_EPOCHS = 1
 
 # TensorFlow turns its oneDNN kernels on by default only on some x86 CPUs; on the others (AVX2-only
-# AMD EPYC among them) training runs 1.4-1.9x faster with them (bench/onednn.py). The training
+# AMD EPYC among them) training runs faster with them (bench/onednn.py). The training
 # commands turn them on unless the variable is already set; evaluation and the app keep TensorFlow's
 # default, so their outputs match each other to the last bit.
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
