@@ -149,10 +149,14 @@ def augmentations(digest: str, size: int, count: int, seed: int, flip: bool, kin
 
 @st.cache_resource(show_spinner="Loading the lung segmenter...", max_entries=2)
 def segmenter(folder: str, stamp: str):
-    """The lung segmenter and its config, loaded once; raises ``ArtifactError``."""
+    """The lung segmenter and its config, loaded once and traced (``lungs.warm_up``); raises ``ArtifactError``."""
     from pipeline.lungs import load_segmenter
 
-    return lasting(load_segmenter(folder))
+    from .lungs import warm_up
+
+    model, config = load_segmenter(folder)
+    warm_up(model, int(config["input_size"]))
+    return lasting((model, config))
 
 
 @st.cache_data(show_spinner="Outlining the lungs...", max_entries=128)

@@ -16,7 +16,8 @@ from drivers import PAGE_TIMEOUT_S as TIMEOUT
 from drivers import open_page as open_app_page
 from PIL import Image
 
-from dashboard import lungs
+from dashboard import loaders, lungs
+from dashboard.catalog import folder_stamp
 from pipeline.config import DISCLAIMER, SAMPLES_FILE
 
 SHIPPED = REPO / "saved_models"
@@ -60,6 +61,20 @@ def test_segmenter_problems_are_named(tmp_path):
     (tmp_path / "lungs" / "config.json").write_text('{"task": "lung-segmentation", "input_size": 224}')
     (tmp_path / "lungs" / "model.keras").write_bytes(b"not a zip")
     assert "cannot be used" in lungs.segmenter_problem(tmp_path / "lungs")
+
+
+@needs(SEGMENTER)
+def test_the_loaded_segmenter_is_traced_before_the_first_image(tmp_path):
+    from pipeline.lungs import _forward
+
+    folder = shutil.copytree(SEGMENTER, tmp_path / "lungs")  # a folder of its own: loaded by this test
+    model, config = loaders.segmenter(str(folder), folder_stamp(folder))
+    forward = _forward(model)  # the compiled inference that every mask goes through
+    assert forward.experimental_get_tracing_count() == 1  # traced at load time, on a blank image
+    gray = np.tile(np.linspace(0, 255, 150), (90, 1)).astype(np.uint8)  # not square, not the input size
+    mask = lungs.predict_mask(model, gray, int(config["input_size"]))
+    assert mask.shape == (int(config["input_size"]),) * 2
+    assert forward.experimental_get_tracing_count() == 1  # the first image waits for no tracing
 
 
 def models_root(folder, *, segmenter: bool):
