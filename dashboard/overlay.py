@@ -18,7 +18,8 @@ from pipeline.upsample import upsample_map
 
 # Shown name -> plotly colour scale.
 COLORMAPS = {"Jet": "Jet", "Turbo": "Turbo", "Inferno": "Inferno", "Viridis": "Viridis", "Hot": "Hot"}
-DISPLAY_SIZE = 384
+DISPLAY_SIZE = 384  # pixels: the panels of the one-model view
+ROW_DISPLAY_SIZE = 256  # pixels: each model's row in the all-models view, three panels of up to five models
 TITLE_HEIGHT = 28
 BAR_HEIGHT = 16
 GAP = 8

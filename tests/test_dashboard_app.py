@@ -202,6 +202,29 @@ def test_explain_page_all_models(monkeypatch, models_dir):
     assert "MobileNet" in texts(app.markdown) and "SmallCNN" in texts(app.markdown)
 
 
+def test_explain_page_all_models_rows_are_drawn_smaller(monkeypatch, models_dir):
+    from streamlit.delta_generator import DeltaGenerator
+
+    from dashboard.overlay import DISPLAY_SIZE, ROW_DISPLAY_SIZE
+
+    shown = []  # (caption, pixels wide, display width) of each panel the page sends, the colour scale left out
+    original = DeltaGenerator.image
+
+    def record(self, image, **kw):
+        if not kw["caption"].startswith("Colour scale"):
+            shown.append((kw["caption"], image.shape[1], kw["width"]))
+        return original(self, image, **kw)
+
+    monkeypatch.setattr(DeltaGenerator, "image", record)
+    app = open_page(monkeypatch, models_dir, PAGES[1])
+    assert [(width, display) for _, width, display in shown] == [(DISPLAY_SIZE, "stretch")] * 3  # one model: as before
+    shown.clear()
+    app.segmented_control(key="explain-mode").set_value("All models").run(timeout=TIMEOUT)
+    assert_healthy(app)
+    assert len(shown) == 6 and sum(caption.startswith("Grad-CAM++ (") for caption, _, _ in shown) == 2  # two rows
+    assert {(width, display) for _, width, display in shown} == {(ROW_DISPLAY_SIZE, ROW_DISPLAY_SIZE)} == {(256, 256)}
+
+
 def test_explain_page_bad_uploads_keep_the_session(monkeypatch, models_dir):
     app = open_page(monkeypatch, models_dir, PAGES[1])
     for name, data, words in [("notes.png", b"definitely not an image", "not a readable"),

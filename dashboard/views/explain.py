@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +62,11 @@ class Picked:
         self.digest = images.image_digest(gray)
         self.view = images.resize_gray(gray, overlay.DISPLAY_SIZE)
 
+    @cached_property
+    def row_view(self) -> np.ndarray:
+        """The square view at the all-models rows' smaller size, made once per image."""
+        return images.resize_gray(self.gray, overlay.ROW_DISPLAY_SIZE)
+
 
 def pick_image() -> Picked | None:
     samples = {sample.title: sample for sample in shipped_samples()}
@@ -109,11 +114,11 @@ def maps_for(entry: ModelEntry, image: Picked, class_index: int, more: bool = Fa
         return None
 
 
-def draw(image: Picked, titles: Sequence[str], maps: Sequence[np.ndarray],
+def draw(view: np.ndarray, titles: Sequence[str], maps: Sequence[np.ndarray],
          drawing: Drawing) -> list[tuple[str, np.ndarray]]:
-    """The (title, RGB) panels: the image and one overlay per map, with the lung boxes and the
-    predicted lungs if chosen."""
-    panels = overlay.attention_panels(image.view, maps, drawing.opacity, drawing.colormap, titles)
+    """The (title, RGB) panels at the size of the square ``view``: the image and one overlay per map, with the
+    lung boxes and the predicted lungs if chosen."""
+    panels = overlay.attention_panels(view, maps, drawing.opacity, drawing.colormap, titles)
     if drawing.lungs is not None:
         panels = overlay.outline_panels(panels, drawing.lungs.boxes, drawing.lungs.size)
     if drawing.predicted is not None:
@@ -198,7 +203,7 @@ def one_model(entry: ModelEntry, image: Picked, drawing: Drawing) -> None:
     if maps is None:
         return
     titles = overlay.MAP_TITLES + (model.EXTRA_METHODS if model is not None else ())
-    panels = draw(image, titles, maps, drawing)
+    panels = draw(image.view, titles, maps, drawing)
     show_panels(panels, titles, maps, layer)
     if model is not None:
         st.caption(ABOUT_MORE.format(passes=model.SCORE_CAM_PASSES))
@@ -239,9 +244,9 @@ def all_models(entries: list[ModelEntry], image: Picked, drawing: Drawing) -> No
             columns[0].caption(f"Energy inside the predicted lungs: "
                                f"{drawing.predicted.shares_text(overlay.MAP_TITLES, maps)} (a uniform map: "
                                f"{drawing.predicted.uniform_share(maps[0].shape[0]):.0%})")
-        for column, (title, rgb) in zip(columns[1:], draw(image, overlay.MAP_TITLES, maps, drawing)):
+        for column, (title, rgb) in zip(columns[1:], draw(image.row_view, overlay.MAP_TITLES, maps, drawing)):
             column.image(rgb, caption=f"{title} ({entry.classes[predicted]})" if title in overlay.MAP_TITLES
-                         else title, width="stretch")
+                         else title, width=overlay.ROW_DISPLAY_SIZE)
     colour_scale(drawing.colormap)
 
 
