@@ -38,7 +38,8 @@ st.sidebar.caption("Research and teaching workbench for chest X-ray classifiers.
 disclaimer()
 page.run()
 # After the page, so that neither these imports nor TensorFlow's ever delay the first page a visitor opens.
-from dashboard import warmup  # noqa: E402
+from dashboard import prefetch, warmup  # noqa: E402
 
+prefetch.explain_modules()
 warmup.keep_keras_session()
 warmup.start(loaders.load_catalog)

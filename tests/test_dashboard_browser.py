@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -19,6 +20,7 @@ from drivers import (
 SAMPLE = REPO / "dashboard" / "samples" / "covid19-ieee8023-bb0e626a.jpg"
 TABLE = '[data-testid="stDataFrame"]'
 CHART = '[data-testid="stPlotlyChart"]'
+PREFETCH_WAIT_S = 30  # the browser imports them once idle, and the first page's own modules come first
 
 pytestmark = [
     pytest.mark.slow,
@@ -79,4 +81,22 @@ def test_compare_page_draws_a_tab_when_it_is_opened(served_app):
         page.locator(CHART).nth(1).wait_for(state="visible")
         page.wait_for_function(NO_STALE_ELEMENTS)
         assert page.locator(CHART).count() == 2  # one per model
+        assert_no_error_shown(page)
+
+
+def test_the_comparison_page_fetches_the_explain_page_modules_once_idle(served_app):
+    from dashboard import prefetch
+
+    wanted = {f"{served_app}/static/js/{address.rsplit('/', 1)[-1]}" for address in prefetch.addresses()}
+    fetched = set()
+    with browser_page() as page:
+        page.on("request", lambda request: fetched.add(request.url))
+        page.goto(served_app, timeout=RENDER_TIMEOUT_MS)
+        page.locator(TABLE).first.wait_for(state="visible")
+        page.wait_for_function(NO_STALE_ELEMENTS)
+        deadline = time.monotonic() + PREFETCH_WAIT_S
+        while not wanted <= fetched and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        assert sorted(wanted - fetched) == []  # each from Streamlit's static folder, under the server's address
+        assert page.locator(UPLOAD_INPUT).count() == 0  # still the comparison page: no uploader drawn
         assert_no_error_shown(page)
