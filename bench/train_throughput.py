@@ -30,7 +30,8 @@ from pipeline.augment import build_augmentation  # noqa: E402
 from pipeline.backbones import BACKBONES, get_backbone  # noqa: E402
 from pipeline.inputs import make_dataset  # noqa: E402
 from pipeline.model import build_model, set_trainable  # noqa: E402
-from pipeline.train import compute_policy, hardware  # noqa: E402
+from pipeline.precision import compute_policy  # noqa: E402
+from pipeline.train import hardware  # noqa: E402
 
 BATCH = 32
 

@@ -80,7 +80,16 @@ def _recipe(config: dict) -> str:
             f"(patience {options.get('patience')}){'; ' if kept else ' '}{weights}; {_balance(config)}; "
             f"augmentation `{config.get('augmentation', 'affine')}`"
             f"{' with horizontal flips' if config.get('flip') else ''}; label smoothing "
-            f"{config.get('label_smoothing', 0)}{_focus(config.get('lung_focus'))}{_intensity(config)}.")
+            f"{config.get('label_smoothing', 0)}{_focus(config.get('lung_focus'))}{_intensity(config)}"
+            f"{_distillation(config.get('distillation'))}.")
+
+
+def _distillation(distillation: dict | None) -> str:
+    if not distillation:
+        return ""
+    return (f"; distilled from {distillation['teacher_backbone']} (`{distillation['teacher']}`): targets are "
+            f"{1 - distillation['weight']:g} x the true class + {distillation['weight']:g} x the teacher's outputs "
+            f"at temperature {distillation['temperature']:g} (validation keeps the true labels)")
 
 
 def _schedule(config: dict) -> str:

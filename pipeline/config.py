@@ -80,6 +80,10 @@ DEFAULT_BALANCE = "class"
 SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
 DEFAULT_SCHEDULE = "plateau"
 DEFAULT_WARMUP_EPOCHS = 1
+# Distillation (train --teacher): the teacher's probabilities softened at this temperature, mixed
+# into the one-hot targets with this weight (Hinton et al., 2015).
+DEFAULT_DISTILL_TEMPERATURE = 2.0
+DEFAULT_DISTILL_WEIGHT = 0.5
 
 # TensorFlow turns its oneDNN kernels on by default only on some x86 CPUs; on the others (AVX2-only
 # AMD EPYC among them) training runs faster with them (bench/onednn.py). The training

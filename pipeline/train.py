@@ -12,6 +12,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -19,7 +20,7 @@ import numpy as np
 import sklearn
 import tensorflow as tf
 
-from . import artifacts, card, data, evaluate, metrics, schedule
+from . import artifacts, card, data, distill, evaluate, metrics, schedule
 from .augment import build_augmentation
 from .backbones import get_backbone
 from .checkpoints import BestWeights, EpochBackup, TrainingClock
@@ -30,6 +31,8 @@ from .config import (
     DEFAULT_BALANCE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHECKPOINT_DIR,
+    DEFAULT_DISTILL_TEMPERATURE,
+    DEFAULT_DISTILL_WEIGHT,
     DEFAULT_EPOCHS,
     DEFAULT_FINE_TUNE_EPOCHS,
     DEFAULT_FINE_TUNE_LEARNING_RATE,
@@ -60,12 +63,12 @@ from .errors import DataError
 from .inputs import make_dataset
 from .lung_focus import load_unet
 from .model import as_float32, build_model, export_model, set_trainable
+from .precision import compute_policy
 from .targets import read_epochs
 
 log = logging.getLogger(__name__)
 
 PHASES = ("head", "fine_tune")
-BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclass
@@ -91,6 +94,9 @@ class TrainOptions:
     balance: str = DEFAULT_BALANCE  # how images are weighed (data.sample_weights)
     schedule: str = DEFAULT_SCHEDULE  # the learning rate within a phase (pipeline.schedule)
     warmup_epochs: int = DEFAULT_WARMUP_EPOCHS  # of the "cosine" schedule
+    teacher: str | None = None  # a trained model folder whose softened outputs join the targets (pipeline.distill)
+    distill_temperature: float = DEFAULT_DISTILL_TEMPERATURE
+    distill_weight: float = DEFAULT_DISTILL_WEIGHT
     mixed_precision: bool = False
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
@@ -109,9 +115,13 @@ def versions() -> dict:
             "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
-def loss_function(label_smoothing: float):
-    """Cross-entropy on integer labels, with label smoothing when asked (per-sample, so class
-    weights still apply; Keras' sparse loss has no smoothing option)."""
+def loss_function(label_smoothing: float, soft_targets: bool = False):
+    """Cross-entropy on integer labels, or on (n, classes) targets where ``soft_targets`` (distillation),
+    with label smoothing when asked (per-sample, so class weights still apply; Keras' sparse loss has
+    no smoothing option)."""
+    if soft_targets:
+        return "categorical_crossentropy" if not label_smoothing else partial(
+            keras.losses.categorical_crossentropy, label_smoothing=label_smoothing)
     if not label_smoothing:
         return "sparse_categorical_crossentropy"
 
@@ -134,7 +144,7 @@ def _fit_phase(model, phase, epochs_before, epochs, lr, train_ds, val_ds, opts, 
     if epochs == 0:
         return 0
     rate = schedule.learning_rate(opts.schedule, lr, epochs, int(train_ds.cardinality()), opts.warmup_epochs)
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss_function(opts.label_smoothing),
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss_function(opts.label_smoothing, bool(opts.teacher)),
                   metrics=["accuracy"], jit_compile=bool(tf.config.list_physical_devices("GPU")))
     strategy = tf.distribute.get_strategy()
     if is_multi_worker(strategy):
@@ -168,27 +178,16 @@ def _write_history(work: Path, target: Path) -> None:
         writer.writerows(rows)
 
 
-def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere oneDNN emulates it,
-    slower than float32."""
-    try:
-        flags = Path(cpuinfo).read_text().split()
-    except OSError:
-        return False
-    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
-
-
-def compute_policy(mixed_precision: bool) -> str:
-    """The Keras dtype policy for training: float16 on GPUs, bfloat16 on CPUs that have it, else float32."""
-    if not mixed_precision:
-        return "float32"
-    if tf.config.list_physical_devices("GPU"):
-        return "mixed_float16"
-    if cpu_has_bfloat16():
-        log.info("--mixed-precision: computing in bfloat16 on this CPU")
-        return "mixed_bfloat16"
-    log.warning("--mixed-precision needs a GPU or a CPU with %s; training in float32", " or ".join(BFLOAT16_CPU_FLAGS))
-    return "float32"
+def _targets(opts: TrainOptions, classes: list[str], samples: list[data.Sample], hard: bool = False) -> np.ndarray:
+    """Integer labels; with a teacher, (n, classes) targets: softened teacher outputs mixed in for
+    training, the true labels one-hot for validation (its loss picks the kept epoch)."""
+    labels = np.array([s.label for s in samples])
+    if not opts.teacher:
+        return labels
+    if hard:
+        return distill.one_hot(labels, len(classes))
+    teacher = distill.teacher_probabilities(opts.teacher, classes, samples, opts.batch_size)
+    return distill.soft_targets(labels, teacher, opts.distill_temperature, opts.distill_weight)
 
 
 def train(opts: TrainOptions) -> Path:
@@ -223,10 +222,11 @@ def _train(opts: TrainOptions, policy: str) -> Path:
     parts = {name: [dataset.samples[i] for i in idx] for name, idx in splits.items()}
     train_s, val_s, test_s = parts["train"], parts["val"], parts["test"]
     batch = opts.batch_size * strategy.num_replicas_in_sync
-    train_ds = make_dataset([s.path for s in train_s], [s.label for s in train_s], size, batch, shuffle=True,
+    train_y, val_y = _targets(opts, dataset.classes, train_s), _targets(opts, dataset.classes, val_s, hard=True)
+    train_ds = make_dataset([s.path for s in train_s], train_y, size, batch, shuffle=True,
                             augmentation=build_augmentation(opts.flip, opts.seed, opts.augmentation), seed=opts.seed,
                             weights=data.sample_weights(train_s, opts.balance))
-    val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], size, batch)
+    val_ds = make_dataset([s.path for s in val_s], val_y, size, batch)
     chief, worker = worker_id()
     work = Path(opts.checkpoint_dir) / spec.name / worker
     work.mkdir(parents=True, exist_ok=True)
@@ -274,6 +274,9 @@ def _train(opts: TrainOptions, policy: str) -> Path:
         if opts.lung_focus else None,
         "intensity": opts.intensity, "balance": opts.balance,
         "schedule": {"kind": opts.schedule, "warmup_epochs": opts.warmup_epochs if opts.schedule == "cosine" else 0},
+        "distillation": {"teacher": opts.teacher, "teacher_backbone": artifacts.read_config(opts.teacher)["backbone"],
+                         "temperature": opts.distill_temperature, "weight": opts.distill_weight}
+        if opts.teacher else None,
         "mixed_precision": opts.mixed_precision, "compute_dtype_policy": policy,
         "replicas": strategy.num_replicas_in_sync, "training_seconds": round(seconds, 1),
         "hardware": hardware(), "versions": versions(),

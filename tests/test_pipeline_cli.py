@@ -107,3 +107,27 @@ def test_onednn_is_left_alone_once_tensorflow_is_loaded(monkeypatch):
     monkeypatch.delenv(ONEDNN_VARIABLE, raising=False)
     prefer_onednn("train")
     assert ONEDNN_VARIABLE not in os.environ
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--distill-temperature", "0", "'0' is not a number above 0"),
+    ("--distill-temperature", "warm", "'warm' is not a number above 0"),
+    ("--distill-weight", "1.5", "'1.5' is not a number from 0 to 1"),
+])
+def test_distillation_options_out_of_range_are_argparse_errors(option, value, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--backbone", "SmallCNN", "--data-dir", "x", "--teacher", "t", option, value])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_distillation_options_without_a_teacher_are_refused(caplog, image_folder):
+    code, text = run_cli(["train", "--backbone", "SmallCNN", "--data-dir", str(image_folder),
+                          "--distill-weight", "0.3"], caplog)
+    assert code == 2 and "--distill-weight only apply with --teacher DIR" in text
+
+
+def test_a_teacher_that_is_no_model_folder_is_refused(caplog, tmp_path, image_folder):
+    code, text = run_cli(["train", "--backbone", "SmallCNN", "--data-dir", str(image_folder), "--weights", "none",
+                          "--image-size", "32", "--teacher", str(tmp_path), "--out", str(tmp_path / "out"),
+                          "--checkpoint-dir", str(tmp_path / "ck")], caplog)
+    assert code == 2 and str(tmp_path) in text and not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import train as train_module
+from pipeline import precision
 from pipeline.backbones import get_backbone
 from pipeline.data import scan_dataset
 from pipeline.evaluate import predict_samples
@@ -37,11 +37,11 @@ def small_cnn() -> keras.Model:
 def test_bfloat16_support_is_read_from_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-    assert train_module.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert precision.cpu_has_bfloat16(str(cpuinfo)) is expected
 
 
 def test_no_cpuinfo_means_no_bfloat16(tmp_path):
-    assert train_module.cpu_has_bfloat16(str(tmp_path / "missing")) is False
+    assert precision.cpu_has_bfloat16(str(tmp_path / "missing")) is False
 
 
 @pytest.mark.parametrize(("gpu", "bf16", "expected"), [
@@ -50,11 +50,11 @@ def test_no_cpuinfo_means_no_bfloat16(tmp_path):
     (False, False, "float32"),
 ])
 def test_compute_policy_follows_the_hardware(monkeypatch, caplog, gpu, bf16, expected):
-    monkeypatch.setattr(train_module.tf.config, "list_physical_devices", lambda kind=None: ["gpu"] if gpu else [])
-    monkeypatch.setattr(train_module, "cpu_has_bfloat16", lambda: bf16)
+    monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind=None: ["gpu"] if gpu else [])
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: bf16)
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        assert train_module.compute_policy(True) == expected
-        assert train_module.compute_policy(False) == "float32"
+        assert precision.compute_policy(True) == expected
+        assert precision.compute_policy(False) == "float32"
     assert ("training in float32" in caplog.text) is (expected == "float32")
 
 
@@ -84,8 +84,8 @@ def test_training_in_bfloat16_saves_a_float32_model_and_restores_the_policy(
         tmp_path, image_folder, monkeypatch, restore_policy):
     from pipeline.__main__ import main
 
-    monkeypatch.setattr(train_module, "cpu_has_bfloat16", lambda: True)
-    monkeypatch.setattr(train_module.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
+    monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind=None: [])
     code = main(["train", "--backbone", "SmallCNN", "--data-dir", str(image_folder), "--weights", "none",
                  "--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0", "--mixed-precision",
                  "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ck")])
