@@ -52,11 +52,12 @@ def input_images_per_second(batches, steps: int) -> float:
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def training_images_per_second(name: str, batches, steps: int, precision: str, from_scratch: bool) -> float:
+def training_images_per_second(name: str, batches, steps: int, precision: str, from_scratch: bool,
+                               size: int) -> float:
     keras.mixed_precision.set_dtype_policy(precision)
     try:
         spec = get_backbone(name)
-        model = build_model(spec, 3, weights=None)
+        model = build_model(spec, 3, weights=None, image_size=size)
         set_trainable(model, spec, "fine_tune", from_scratch=from_scratch or not spec.pretrained)
         model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
                       jit_compile=bool(tf.config.list_physical_devices("GPU")))
@@ -75,6 +76,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--from-scratch", action="store_true",
                         help="train every layer, as `train --weights none` does (default: the fine-tune phase)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="input side in pixels, as `train --image-size` (default: each backbone's own)")
     args = parser.parse_args()
     mixed = compute_policy(True)
     precisions = ["float32"] if mixed == "float32" else ["float32", mixed]
@@ -83,13 +86,14 @@ def main() -> None:
         print("mixed precision is not measured: no GPU and no bfloat16 instructions on this CPU")
     ratios = {}
     for name in args.backbones:
-        size = get_backbone(name).input_size
+        size = args.image_size or get_backbone(name).input_size
         batches = training_input(args.data_dir, size)
         supply = input_images_per_second(batches, args.steps)
-        speeds = {p: training_images_per_second(name, batches, args.steps, p, args.from_scratch) for p in precisions}
+        speeds = {p: training_images_per_second(name, batches, args.steps, p, args.from_scratch, size)
+                  for p in precisions}
         figures = ", ".join(f"{p} {v:.1f} images/s" for p, v in speeds.items())
         speedup = f"; {mixed} {speeds[mixed] / speeds['float32']:.2f}x float32" if mixed != "float32" else ""
-        print(f"{name}: training {figures}{speedup}; input alone {supply:.0f} images/s")
+        print(f"{name} at {size} px: training {figures}{speedup}; input alone {supply:.0f} images/s")
         ratios[name] = supply / max(speeds.values())
     worst = min(ratios, key=ratios.get)
     print(f"ratio input / fastest training, worst backbone ({worst}): {ratios[worst]:.2f}x (>= 1.0: input keeps up)")
