@@ -68,16 +68,22 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="labelled class folders (default: download with kagglehub)")
     train.add_argument("--weights", type=_weights, default="imagenet",
                        help="'imagenet' (default), 'none', or a weights file of the backbone without top")
-    train.add_argument("--epochs", type=_count(0), default=config.DEFAULT_EPOCHS, help="phase 1: head only")
-    train.add_argument("--fine-tune-epochs", type=_count(0), default=config.DEFAULT_FINE_TUNE_EPOCHS,
-                       help="phase 2: top of the backbone unfrozen")
+    pretrained, scratch = config.RECIPES["pretrained"], config.RECIPES["from_scratch"]
+
+    def recipe(key: str) -> str:
+        return f"(default: {pretrained[key]} from pretrained weights, {scratch[key]} from random weights)"
+
+    train.add_argument("--epochs", type=_count(0), help=f"phase 1: the head only, or every layer from random weights "
+                       f"{recipe('epochs')}")
+    train.add_argument("--fine-tune-epochs", type=_count(0),
+                       help=f"phase 2: top of the backbone unfrozen {recipe('fine_tune_epochs')}")
     train.add_argument("--batch-size", type=_count(1), default=config.DEFAULT_BATCH_SIZE, help="per replica")
     train.add_argument("--learning-rate", type=float, default=config.DEFAULT_LEARNING_RATE)
     train.add_argument("--fine-tune-learning-rate", type=float, default=config.DEFAULT_FINE_TUNE_LEARNING_RATE)
-    train.add_argument("--patience", type=_count(0), default=config.DEFAULT_PATIENCE, help="early stopping patience")
-    train.add_argument("--schedule", choices=config.SCHEDULES, default=config.DEFAULT_SCHEDULE,
+    train.add_argument("--patience", type=_count(0), help=f"early stopping patience {recipe('patience')}")
+    train.add_argument("--schedule", choices=config.SCHEDULES,
                        help="plateau: cut the learning rate when validation loss stalls; cosine: warm up linearly, "
-                            "then decay to zero by each phase's last epoch (for backbones trained from scratch)")
+                            f"then decay to zero by each phase's last epoch {recipe('schedule')}")
     train.add_argument("--warmup-epochs", type=_count(0), default=config.DEFAULT_WARMUP_EPOCHS,
                        help="of the cosine schedule, in each phase")
     train.add_argument("--image-size", type=_count(32), help="override the backbone's input size (for quick runs)")

@@ -39,11 +39,18 @@ VALIDATION_KEYS: tuple[str, ...] = ("n_images", "accuracy", "macro_f1", "per_cla
 DEFAULT_SPLIT: tuple[float, float, float] = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 42
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_EPOCHS = 10
-DEFAULT_FINE_TUNE_EPOCHS = 10
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINE_TUNE_LEARNING_RATE = 1e-4  # every run in docs/EXPERIMENTS.md used it
-DEFAULT_PATIENCE = 4
+# The default budget and learning-rate schedule of a training run, by how it starts; `train --epochs`,
+# `--fine-tune-epochs`, `--schedule` and `--patience` override each value. "pretrained" (ImageNet
+# weights): a head phase, then fine-tuning, each rate cut on plateaus (the MobileNet experiments in
+# docs/EXPERIMENTS.md). "from_scratch" (random weights: the small CNN always, any backbone with
+# `--weights none`): one phase, warmed up over the first epoch, then decayed on a cosine; it beat the
+# plateau recipe on the same budget in the scratch-* experiments of docs/EXPERIMENTS.md.
+RECIPES: dict[str, dict[str, int | str]] = {
+    "pretrained": {"epochs": 10, "fine_tune_epochs": 10, "schedule": "plateau", "patience": 4},
+    "from_scratch": {"epochs": 8, "fine_tune_epochs": 0, "schedule": "cosine", "patience": 8},
+}
 # The recipe that won the experiments in docs/EXPERIMENTS.md: the original augmentation, no
 # label smoothing ("robust" augmentation and smoothing both lowered macro-F1 and Normal recall).
 DEFAULT_AUGMENTATION = "affine"
@@ -78,7 +85,6 @@ BALANCES: tuple[str, ...] = ("class", "chain")
 DEFAULT_BALANCE = "class"
 # Learning rate within a phase (pipeline/schedule.py): cut on plateaus, or warm-up then cosine decay.
 SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
-DEFAULT_SCHEDULE = "plateau"
 DEFAULT_WARMUP_EPOCHS = 1
 # Distillation (train --teacher): the teacher's probabilities softened at this temperature, mixed
 # into the one-hot targets with this weight (Hinton et al., 2015).

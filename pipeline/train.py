@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from . import artifacts, card, data, distill, evaluate, metrics, schedule
 from .augment import build_augmentation
-from .backbones import get_backbone
+from .backbones import Backbone, get_backbone
 from .checkpoints import BestWeights, EpochBackup, TrainingClock
 from .config import (
     CANONICAL_CLASSES,
@@ -33,15 +33,11 @@ from .config import (
     DEFAULT_CHECKPOINT_DIR,
     DEFAULT_DISTILL_TEMPERATURE,
     DEFAULT_DISTILL_WEIGHT,
-    DEFAULT_EPOCHS,
-    DEFAULT_FINE_TUNE_EPOCHS,
     DEFAULT_FINE_TUNE_LEARNING_RATE,
     DEFAULT_INTENSITY,
     DEFAULT_LABEL_SMOOTHING,
     DEFAULT_LEARNING_RATE,
     DEFAULT_OUT,
-    DEFAULT_PATIENCE,
-    DEFAULT_SCHEDULE,
     DEFAULT_SEED,
     DEFAULT_SPLIT,
     DEFAULT_WARMUP_EPOCHS,
@@ -51,6 +47,7 @@ from .config import (
     METRICS_FILE,
     MODEL_FILE,
     RANDOM_WEIGHTS,
+    RECIPES,
     VAL_PREDICTIONS_FILE,
 )
 from .distribute import (
@@ -76,12 +73,12 @@ class TrainOptions:
     backbone: str
     data_dir: str
     weights: str | None = "imagenet"
-    epochs: int = DEFAULT_EPOCHS
-    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS
+    epochs: int | None = None  # None here and below: the value of the run's recipe (recipe_kind)
+    fine_tune_epochs: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     learning_rate: float = DEFAULT_LEARNING_RATE
     fine_tune_learning_rate: float = DEFAULT_FINE_TUNE_LEARNING_RATE
-    patience: int = DEFAULT_PATIENCE
+    patience: int | None = None
     image_size: int | None = None
     seed: int = DEFAULT_SEED
     split: tuple[float, float, float] = DEFAULT_SPLIT
@@ -92,7 +89,7 @@ class TrainOptions:
     lung_focus: str | None = None  # a lung segmenter folder: dim what lies outside the lungs (pipeline.lung_focus)
     intensity: str = DEFAULT_INTENSITY  # intensity normalisation inside the model (pipeline.intensity)
     balance: str = DEFAULT_BALANCE  # how images are weighed (data.sample_weights)
-    schedule: str = DEFAULT_SCHEDULE  # the learning rate within a phase (pipeline.schedule)
+    schedule: str | None = None  # the learning rate within a phase (pipeline.schedule)
     warmup_epochs: int = DEFAULT_WARMUP_EPOCHS  # of the "cosine" schedule
     teacher: str | None = None  # a trained model folder whose softened outputs join the targets (pipeline.distill)
     distill_temperature: float = DEFAULT_DISTILL_TEMPERATURE
@@ -101,6 +98,18 @@ class TrainOptions:
     out: str = DEFAULT_OUT
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
     data_origin: str = "local folder"
+
+    def __post_init__(self) -> None:
+        recipe = RECIPES[recipe_kind(get_backbone(self.backbone), self.weights)]
+        for name, value in recipe.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+
+def recipe_kind(spec: Backbone, weights: str | None) -> str:
+    """The key of ``RECIPES`` for a run of ``spec`` starting from ``weights``: "from_scratch" where it starts
+    from random weights (no weights given, or a backbone that has none), else "pretrained"."""
+    return "from_scratch" if weights is None or not spec.pretrained else "pretrained"
 
 
 def hardware() -> dict:

@@ -59,6 +59,6 @@ def train_tiny_models(out: Path, data: Path, checkpoints: Path) -> Path:
 
     for backbone in TINY_BACKBONES:
         train(TrainOptions(backbone=backbone, data_dir=str(data), weights=None, epochs=1, fine_tune_epochs=1,
-                           batch_size=8, image_size=TINY_SIZES[backbone], out=str(out),
+                           batch_size=8, image_size=TINY_SIZES[backbone], schedule="plateau", out=str(out),
                            checkpoint_dir=str(checkpoints)))
     return out

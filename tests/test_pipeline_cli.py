@@ -13,7 +13,7 @@ from conftest import REPO, run_cli
 from synthetic import make_image_folder
 
 from pipeline.__main__ import main, prefer_onednn
-from pipeline.config import ONEDNN_VARIABLE
+from pipeline.config import ONEDNN_VARIABLE, RECIPES
 
 
 def test_unknown_backbone(caplog, image_folder):
@@ -131,3 +131,33 @@ def test_a_teacher_that_is_no_model_folder_is_refused(caplog, tmp_path, image_fo
                           "--image-size", "32", "--teacher", str(tmp_path), "--out", str(tmp_path / "out"),
                           "--checkpoint-dir", str(tmp_path / "ck")], caplog)
     assert code == 2 and str(tmp_path) in text and not (tmp_path / "out").exists()
+
+
+def trained_options(monkeypatch, image_folder, *extra: str) -> list:
+    """The TrainOptions that ``train`` ARGS hands to training, one per backbone (nothing trains)."""
+    import pipeline.train
+
+    handed = []
+    monkeypatch.setattr(pipeline.train, "train", handed.append)
+    assert main(["train", "--data-dir", str(image_folder), *extra]) == 0
+    return handed
+
+
+def recipe_of(options) -> tuple:
+    return options.epochs, options.fine_tune_epochs, options.schedule, options.patience
+
+
+def test_each_run_gets_the_recipe_of_how_it_starts(monkeypatch, image_folder):
+    handed = trained_options(monkeypatch, image_folder, "--backbone", "MobileNet", "--backbone", "ResNet50",
+                             "--backbone", "SmallCNN")
+    pretrained, scratch = (tuple(RECIPES[k].values()) for k in ("pretrained", "from_scratch"))
+    assert [recipe_of(o) for o in handed] == [pretrained, pretrained, scratch], "SmallCNN has no pretrained weights"
+    assert scratch == (8, 0, "cosine", 8) and pretrained == (10, 10, "plateau", 4)
+    handed = trained_options(monkeypatch, image_folder, "--backbone", "ResNet50", "--weights", "none")
+    assert [recipe_of(o) for o in handed] == [scratch]
+
+
+def test_options_given_on_the_command_line_win_over_the_recipe(monkeypatch, image_folder):
+    (options,) = trained_options(monkeypatch, image_folder, "--backbone", "DenseNet121", "--weights", "none",
+                                 "--schedule", "plateau", "--fine-tune-epochs", "2", "--patience", "0")
+    assert recipe_of(options) == (8, 2, "plateau", 0)
