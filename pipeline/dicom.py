@@ -90,7 +90,8 @@ def to_display(pixels: np.ndarray, header: Dataset) -> np.ndarray:
     values = apply_modality_lut(pixels, header)
     try:
         values = apply_voi_lut(values, header)
-    except (ValueError, NotImplementedError) as exc:  # a window width below 1, an unknown VOI LUT Function
+    except (ValueError, NotImplementedError) as exc:  # a window width below 1, an unknown VOI LUT
+        # Function (ValueError); a VOI LUT of a bit depth pydicom does not read (NotImplementedError)
         raise ImageInputError(f"The DICOM window or VOI LUT cannot be applied ({exc}); {EXPORT}") from exc
     return window_to_uint8(values, *voi_output_range(header))
 

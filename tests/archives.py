@@ -42,6 +42,22 @@ def lying_zip(png: bytes) -> bytes:
     return bytes(data)
 
 
+def ppmd_zip(png: bytes) -> bytes:
+    """An entry marked as compressed with PPMd (method 98), which Python's zipfile cannot read."""
+    data = bytearray(zip_bytes({"COVID/a.png": png}))
+    local, central = data.find(b"PK\x03\x04"), data.rfind(b"PK\x01\x02")
+    data[local + 8:local + 10] = data[central + 10:central + 12] = (98).to_bytes(2, "little")
+    return bytes(data)
+
+
+def damaged_zip(png: bytes) -> bytes:
+    """An entry whose compressed bytes were overwritten halfway: its CRC-32 or its deflate stream breaks."""
+    data = bytearray(zip_bytes({"COVID/a.png": png}))
+    middle = data.find(b"PK\x03\x04") + 30 + len("COVID/a.png") + 20
+    data[middle:middle + 16] = bytes(16)
+    return bytes(data)
+
+
 def bad_archives(png: bytes) -> dict[str, tuple[bytes, str]]:
     """Kind -> (archive bytes, words its message must contain)."""
     many = {f"COVID/{i}.png": b"" for i in range(ARCHIVE_MAX_FILES + 1)}
@@ -54,4 +70,6 @@ def bad_archives(png: bytes) -> dict[str, tuple[bytes, str]]:
         "zip bomb": (zip_bomb(), "zip bomb"),
         "too many files": (zip_bytes(many, zipfile.ZIP_STORED), "more than the limit"),
         "no labels": (zip_bytes({"a.png": png, "b.png": png}), "No image has a label"),
+        "unsupported compression": (ppmd_zip(png), "'COVID/a.png' is damaged or uses an unsupported compression"),
+        "damaged entry": (damaged_zip(png), "'COVID/a.png' is damaged or uses an unsupported compression"),
     }

@@ -51,7 +51,7 @@ def test_csv_labels_win_and_unlabelled_images_are_listed(png):
 
 
 @pytest.mark.parametrize("kind", ["not a zip", "empty", "nested", "escaping path", "zip bomb", "too many files",
-                                  "no labels"])
+                                  "no labels", "unsupported compression", "damaged entry"])
 def test_each_bad_archive_gets_its_message(png, kind):
     data, words = bad_archives(png)[kind]
     with pytest.raises(ArchiveError, match=words) as raised:

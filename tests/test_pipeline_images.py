@@ -4,6 +4,7 @@ evaluation, the audit and the app; 16-bit files by their bit depth; DICOM throug
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import time
 import tracemalloc
@@ -221,6 +222,24 @@ def test_a_dicom_sigmoid_window_follows_the_voi_lut_function():
     np.testing.assert_allclose(decoded, expected, atol=0.51)
 
 
+
+def voi_lut_of_bits(bits: int) -> Dataset:
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, bits]
+    item.add_new("LUTData", "OW", np.arange(4096, dtype="<u2").tobytes())
+    return item
+
+
+@pytest.mark.parametrize("tags, detail", [
+    ({"WindowCenter": 2048, "WindowWidth": 0}, "Window Width must be greater than or equal to 1"),
+    ({"WindowCenter": 2048, "WindowWidth": 1024, "VOILUTFunction": "CUBIC"}, "VOI LUT Function value 'CUBIC'"),
+    ({"VOILUTSequence": [voi_lut_of_bits(9)]}, "'9' bits per LUT entry is not supported"),  # NotImplementedError
+])
+def test_a_dicom_window_or_voi_lut_that_cannot_be_applied_is_refused_by_name(tags, detail):
+    with pytest.raises(ImageInputError, match="The DICOM window or VOI LUT cannot be applied") as raised:
+        decode_image(dicom_bytes(xray_like().astype(np.uint16) * 16, **tags), "scan.dcm")
+    assert detail in str(raised.value) and "export it as uncompressed DICOM, PNG or JPEG" in str(raised.value)
+
 def test_an_rgb_dicom_becomes_its_luma():
     gray = xray_like()
     rgb = np.dstack([gray, gray // 2, 255 - gray])
@@ -241,9 +260,14 @@ def test_a_palette_colour_dicom_maps_through_its_palette():
     assert np.array_equal(decoded, 255 - gray)
 
 
-def test_a_transfer_syntax_without_a_decoder_is_named():
-    with pytest.raises(ImageInputError, match="stored as JPEG-LS Lossless Image Compression, which cannot be decoded"):
-        decode_image(jpeg_ls_dicom(), "scan.dcm")
+@pytest.mark.parametrize("syntax, name", [
+    ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless Image Compression"),  # a decoder whose plugin is not installed
+    ("1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level"),  # no decoder at all: NotImplementedError
+    ("1.2.3.4.5", "1.2.3.4.5"),  # a private syntax
+])
+def test_a_transfer_syntax_without_a_decoder_is_named(syntax, name):
+    with pytest.raises(ImageInputError, match=f"stored as {re.escape(name)}, which cannot be decoded"):
+        decode_image(jpeg_ls_dicom(syntax), "scan.dcm")
 
 
 @pytest.mark.parametrize("frames, refused", [(300, True), (40, False)], ids=["300 frames", "40 frames"])

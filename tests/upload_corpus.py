@@ -127,10 +127,11 @@ def rle_dicom(frames: int, side: int = 2048) -> bytes:
     return _saved(ds)
 
 
-def jpeg_ls_dicom() -> bytes:
-    """A DICOM file whose pixel data claims JPEG-LS, which no installed plugin decodes."""
+def jpeg_ls_dicom(syntax: str = JPEGLSLossless) -> bytes:
+    """A DICOM file whose pixel data claims ``syntax``: JPEG-LS, which no installed plugin decodes, or one
+    that pydicom has no decoder for at all (MPEG2, a private UID)."""
     ds = dcmread(io.BytesIO(dicom_bytes(twelve_bit())))
-    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    ds.file_meta.TransferSyntaxUID = syntax
     ds.PixelData = encapsulate([b"\xff\xd8 not decoded \xff\xd9"])
     return _saved(ds)
 
