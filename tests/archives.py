@@ -52,14 +52,18 @@ def ppmd_zip(png: bytes) -> bytes:
 
 def damaged_zip(png: bytes) -> bytes:
     """An entry whose compressed bytes were overwritten halfway: its CRC-32 or its deflate stream breaks."""
-    data = bytearray(zip_bytes({"COVID/a.png": png}))
-    middle = data.find(b"PK\x03\x04") + 30 + len("COVID/a.png") + 20
+    data = bytearray(zip_bytes({"Normal/b.png": png}))
+    middle = data.find(b"PK\x03\x04") + 30 + len("Normal/b.png") + 20
     data[middle:middle + 16] = bytes(16)
     return bytes(data)
 
 
 def bad_archives(png: bytes) -> dict[str, tuple[bytes, str]]:
-    """Kind -> (archive bytes, words its message must contain)."""
+    """Kind -> (archive bytes, words its message must contain).
+
+    The words differ from kind to kind, so a test that sends them in turn to one page can tell a new message
+    from the one the previous archive left.
+    """
     many = {f"COVID/{i}.png": b"" for i in range(ARCHIVE_MAX_FILES + 1)}
     return {
         "not a zip": (png, "not a zip archive"),
@@ -71,5 +75,5 @@ def bad_archives(png: bytes) -> dict[str, tuple[bytes, str]]:
         "too many files": (zip_bytes(many, zipfile.ZIP_STORED), "more than the limit"),
         "no labels": (zip_bytes({"a.png": png, "b.png": png}), "No image has a label"),
         "unsupported compression": (ppmd_zip(png), "'COVID/a.png' is damaged or uses an unsupported compression"),
-        "damaged entry": (damaged_zip(png), "'COVID/a.png' is damaged or uses an unsupported compression"),
+        "damaged entry": (damaged_zip(png), "'Normal/b.png' is damaged or uses an unsupported compression"),
     }
