@@ -9,7 +9,8 @@ Headless Chromium (as the browser tests) against servers started here:
   then a first upload -> its maps, which need the model loaded (the sample's may come precomputed).
 The three warm pages are timed in turn within each repeat; each upload is a new image (a shipped sample
 with a few pixels changed), so no cache answers it. "Shown": every image of the page but the colour scale
-replaced, all loaded in the browser, none stale (the script run is over). Prints medians, the app server's
+replaced, all loaded in the browser, none stale (the script run is over), and on the explain page its caption
+naming the upload (not the sample it shows when no file is given). Prints medians, the app server's
 peak memory, the load average, and last the ratios against the targets.
 
     python bench/browser.py [--models saved_models] [--repeats 5] [--cold-repeats 2] [--dwell 10]
@@ -41,13 +42,17 @@ from dashboard.samples import SAMPLES_DIR  # noqa: E402
 
 FLOOR_APP = REPO / "bench" / "floor_app.py"
 TABLE = '[data-testid="stDataFrame"]'
+UPLOAD_CAPTION = "Explaining your upload."
 VIEWPORT = {"width": 1400, "height": 1800}
 IMAGES = "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')].map(i => i.src)"
-# Every image but one (the colour scale) is new, all loaded, none stale; at least one image on the floor page.
-SHOWN = """(before) => {
+# Every image but one (the colour scale) is new, all loaded, none stale; at least one image on the floor page;
+# the caption (where one is given) shown.
+SHOWN = """({before, caption}) => {
   const images = [...document.querySelectorAll('[data-testid="stImage"] img')];
   const fresh = images.filter(i => !before.includes(i.src)).length;
-  return images.length >= before.length && fresh >= Math.max(before.length - 1, 1)
+  const captions = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].map(c => c.innerText.trim());
+  return (caption === null || captions.includes(caption))
+    && images.length >= before.length && fresh >= Math.max(before.length - 1, 1)
     && images.every(i => i.complete && i.naturalWidth > 0)
     && document.querySelectorAll('[data-stale="true"]').length === 0;
 }"""
@@ -76,12 +81,12 @@ def settled_images(page: Page) -> list[str]:
     return page.evaluate(IMAGES)
 
 
-def time_upload(page: Page, name: str, data: bytes) -> float:
+def time_upload(page: Page, name: str, data: bytes, caption: str | None = UPLOAD_CAPTION) -> float:
     """Seconds from handing the file to the uploader to the page showing what it shows for it."""
     before = settled_images(page)
     start = time.perf_counter()
     page.locator(UPLOAD_INPUT).set_input_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
-    page.wait_for_function(SHOWN, arg=before)
+    page.wait_for_function(SHOWN, arg={"before": before, "caption": caption})
     return time.perf_counter() - start
 
 
@@ -108,12 +113,13 @@ def warm(browser, models: Path, logs: Path, repeats: int, images) -> dict[str, l
                  "all models": open_page(browser, f"{app.base}/explain", MAPS_SHOWN)}
         pages["all models"].get_by_text("All models", exact=True).click()
         pages["all models"].wait_for_function(MAPS_SHOWN)
-        for page in pages.values():  # untimed: loads every model and the browser's code for each element
-            time_upload(page, *next(images))
+        captions = {"floor": None, "one model": UPLOAD_CAPTION, "all models": UPLOAD_CAPTION}
+        for view, page in pages.items():  # untimed: loads every model and the browser's code for each element
+            time_upload(page, *next(images), captions[view])
         times = {view: [] for view in pages}
         for repeat in range(repeats):
             for view, page in pages.items():
-                times[view].append(time_upload(page, *next(images)))
+                times[view].append(time_upload(page, *next(images), captions[view]))
             print(f"repeat {repeat + 1}: " + ", ".join(f"{view} {times[view][-1]:.2f} s" for view in times))
         model = pages["one model"].get_by_role("combobox", name="Model", exact=True).input_value()
         return {**times, "model": model, "memory": peak_rss_mb(app.process.pid)}
