@@ -100,7 +100,11 @@ class TrainOptions:
     data_origin: str = "local folder"
 
     def __post_init__(self) -> None:
-        recipe = RECIPES[recipe_kind(get_backbone(self.backbone), self.weights)]
+        spec = get_backbone(self.backbone)
+        if self.weights is not None and not spec.pretrained:
+            log.info("%s has no pretrained weights: training from scratch", spec.name)
+            self.weights = None
+        recipe = RECIPES[recipe_kind(spec, self.weights)]
         for name, value in recipe.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -215,9 +219,6 @@ def train(opts: TrainOptions) -> Path:
 
 def _train(opts: TrainOptions, policy: str) -> Path:
     spec = get_backbone(opts.backbone)
-    if opts.weights is not None and not spec.pretrained:
-        log.info("%s has no pretrained weights: training from scratch", spec.name)
-        opts.weights = None
     strategy = distribution_strategy()  # first: MultiWorkerMirroredStrategy must precede other ops
     keras.utils.set_random_seed(opts.seed)
     size = opts.image_size or spec.input_size

@@ -153,6 +153,7 @@ def test_each_run_gets_the_recipe_of_how_it_starts(monkeypatch, image_folder):
     pretrained, scratch = (tuple(RECIPES[k].values()) for k in ("pretrained", "from_scratch"))
     assert [recipe_of(o) for o in handed] == [pretrained, pretrained, scratch], "SmallCNN has no pretrained weights"
     assert scratch == (8, 0, "cosine", 8) and pretrained == (10, 10, "plateau", 4)
+    assert [o.weights for o in handed] == ["imagenet", "imagenet", None], "the options say how each run starts"
     handed = trained_options(monkeypatch, image_folder, "--backbone", "ResNet50", "--weights", "none")
     assert [recipe_of(o) for o in handed] == [scratch]
 
