@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Generalization experiments: MobileNet from ImageNet weights, one training budget for every
 # recipe, fixed seeds; and, for networks that train from random weights, the learning-rate recipe
-# (scratch-*: the small CNN at 112 px, 8 epochs each, plateau cuts against warm-up and cosine). Each run is trained (scoring its validation and test splits) and audited by
+# (scratch-*: the small CNN at 112 px, 8 epochs each, plateau cuts against warm-up and cosine; vgg16-*: VGG16,
+# which has no BatchNormalization, at 112 px with warm-up and cosine, at 1e-3 and 1e-4). Each run is trained
+# (scoring its validation and test splits) and audited by
 # the pipeline's own CLI; its config.json and metrics.json are kept under docs/experiments/<run>/
 # and docs/EXPERIMENTS.md is generated from them. It compares the recipes on the validation split
 # only: the test split and the lung-boxes audit hold targets, so they choose nothing (the audit's
@@ -15,6 +17,8 @@ cd "$(dirname "$0")/.."
 budget=(--backbone MobileNet --epochs 2 --fine-tune-epochs 6 --fine-tune-learning-rate 1e-4)
 scratch_budget=(--backbone SmallCNN --weights none --image-size 112 --augmentation affine --label-smoothing 0
                 --learning-rate 1e-3)
+vgg16_budget=(--backbone VGG16 --weights none --image-size 112 --augmentation affine --label-smoothing 0
+              --epochs 8 --fine-tune-epochs 0 --schedule cosine --warmup-epochs 1 --patience 8)
 declare -A recipes=(
   [baseline]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3"
   [robust]="--augmentation robust --label-smoothing 0 --learning-rate 1e-3"
@@ -26,6 +30,8 @@ declare -A recipes=(
   [chainbalance]="--augmentation affine --label-smoothing 0 --learning-rate 1e-3 --balance chain"
   [scratch-plateau]="--epochs 6 --fine-tune-epochs 2 --fine-tune-learning-rate 1e-4 --schedule plateau --patience 4"
   [scratch-cosine]="--epochs 8 --fine-tune-epochs 0 --schedule cosine --warmup-epochs 1 --patience 8"
+  [vgg16-cosine]="--learning-rate 1e-3"
+  [vgg16-cosine-slow]="--learning-rate 1e-4"
 )
 
 if [[ ${1:-} != --report ]]; then
@@ -41,6 +47,8 @@ if [[ ${1:-} != --report ]]; then
     [[ -n ${recipes[$recipe]:-} ]] || { echo "unknown recipe '$recipe'; valid: ${!recipes[*]}" >&2; exit 2; }
     if [[ $recipe == scratch-* ]]; then
       backbone=SmallCNN options=("${scratch_budget[@]}")
+    elif [[ $recipe == vgg16-* ]]; then
+      backbone=VGG16 options=("${vgg16_budget[@]}")
     else
       backbone=MobileNet options=("${budget[@]}" --weights "$weights")
     fi
