@@ -28,6 +28,9 @@ from .errors import PipelineError
 MB = 1024 * 1024
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".jar")
 RATIO_CHECK_BYTES = MB  # smaller entries are not judged by their compression ratio
+# The compression methods Python's zipfile reads; others (PPMd, Deflate64, ...) are refused before reading.
+COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                zipfile.ZIP_LZMA: "LZMA"}
 FILE_COLUMNS = ("file", "filename", "file_name", "image", "path", "name")
 LABEL_COLUMNS = ("label", "class", "finding", "diagnosis")
 SKIPPED_FOLDERS = ("__MACOSX", "masks")
@@ -89,6 +92,10 @@ def check_members(members: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
         raise ArchiveError(f"The archive holds another archive ({nested[0]!r}); put the images in it directly.")
     if any(m.flag_bits & 0x1 for m in files):
         raise ArchiveError("The archive is encrypted.")
+    unreadable = next((m for m in files if m.compress_type not in COMPRESSIONS), None)
+    if unreadable is not None:
+        raise ArchiveError(f"{unreadable.filename!r} uses compression method {unreadable.compress_type}, which "
+                           f"cannot be read here; valid methods: {', '.join(COMPRESSIONS.values())}.")
     total = sum(m.file_size for m in files)
     if total > ARCHIVE_MAX_BYTES:
         raise ArchiveError(f"The archive unpacks to {total / MB:.0f} MB, more than the limit of "
@@ -105,8 +112,8 @@ def _read(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
     try:
         with archive.open(member) as handle:
             data = handle.read(member.file_size + 1)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
-        raise ArchiveError(f"{member.filename!r} is damaged or uses an unsupported compression.") from exc
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise ArchiveError(f"{member.filename!r} is damaged and cannot be read.") from exc
     if len(data) > member.file_size:
         raise ArchiveError(f"{member.filename!r} is larger than the archive says: this looks like a zip bomb.")
     return data

@@ -74,6 +74,6 @@ def bad_archives(png: bytes) -> dict[str, tuple[bytes, str]]:
         "zip bomb": (zip_bomb(), "zip bomb"),
         "too many files": (zip_bytes(many, zipfile.ZIP_STORED), "more than the limit"),
         "no labels": (zip_bytes({"a.png": png, "b.png": png}), "No image has a label"),
-        "unsupported compression": (ppmd_zip(png), "'COVID/a.png' is damaged or uses an unsupported compression"),
-        "damaged entry": (damaged_zip(png), "'Normal/b.png' is damaged or uses an unsupported compression"),
+        "unsupported compression": (ppmd_zip(png), "'COVID/a.png' uses compression method 98, which cannot be read"),
+        "damaged entry": (damaged_zip(png), "'Normal/b.png' is damaged and cannot be read"),
     }
