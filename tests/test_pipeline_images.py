@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, SUBSET, needs, run_cli
 from PIL import Image, ImageOps
 from pydicom.dataset import Dataset
-from upload_corpus import dicom_bytes, encode, jpeg_ls_dicom, png_16_bit, rle_dicom
+from upload_corpus import dicom_bytes, encode, png_16_bit, rle_dicom, undecodable_dicom
 
 from pipeline import evaluate
 from pipeline.data import scan_dataset
@@ -222,7 +222,6 @@ def test_a_dicom_sigmoid_window_follows_the_voi_lut_function():
     np.testing.assert_allclose(decoded, expected, atol=0.51)
 
 
-
 def voi_lut_of_bits(bits: int) -> Dataset:
     item = Dataset()
     item.LUTDescriptor = [4096, 0, bits]
@@ -239,6 +238,7 @@ def test_a_dicom_window_or_voi_lut_that_cannot_be_applied_is_refused_by_name(tag
     with pytest.raises(ImageInputError, match="The DICOM window or VOI LUT cannot be applied") as raised:
         decode_image(dicom_bytes(xray_like().astype(np.uint16) * 16, **tags), "scan.dcm")
     assert detail in str(raised.value) and "export it as uncompressed DICOM, PNG or JPEG" in str(raised.value)
+
 
 def test_an_rgb_dicom_becomes_its_luma():
     gray = xray_like()
@@ -267,7 +267,7 @@ def test_a_palette_colour_dicom_maps_through_its_palette():
 ])
 def test_a_transfer_syntax_without_a_decoder_is_named(syntax, name):
     with pytest.raises(ImageInputError, match=f"stored as {re.escape(name)}, which cannot be decoded"):
-        decode_image(jpeg_ls_dicom(syntax), "scan.dcm")
+        decode_image(undecodable_dicom(syntax), "scan.dcm")
 
 
 @pytest.mark.parametrize("frames, refused", [(300, True), (40, False)], ids=["300 frames", "40 frames"])

@@ -127,7 +127,7 @@ def rle_dicom(frames: int, side: int = 2048) -> bytes:
     return _saved(ds)
 
 
-def jpeg_ls_dicom(syntax: str = JPEGLSLossless) -> bytes:
+def undecodable_dicom(syntax: str = JPEGLSLossless) -> bytes:
     """A DICOM file whose pixel data claims ``syntax``: JPEG-LS, which no installed plugin decodes, or one
     that pydicom has no decoder for at all (MPEG2, a private UID)."""
     ds = dcmread(io.BytesIO(dicom_bytes(twelve_bit())))
@@ -177,7 +177,7 @@ BUILDERS: dict[str, tuple[Callable[[], bytes], str | None, tuple[int, int] | Non
     "monochrome1.dcm": (lambda: dicom_bytes(twelve_bit(), "MONOCHROME1"), None, (64, 64)),
     "monochrome2.dcm": (lambda: dicom_bytes(twelve_bit(), "MONOCHROME2"), None, (64, 64)),
     "no-pixel-data.dcm": (lambda: dicom_bytes(twelve_bit(), with_pixels=False), "no pixel data", None),
-    "jpeg-ls.dcm": (jpeg_ls_dicom, "cannot be decoded here", None),
+    "jpeg-ls.dcm": (undecodable_dicom, "cannot be decoded here", None),
     "rle-40-frames.dcm": (lambda: rle_dicom(40), None, (1024, 1024)),
     "rle-bomb-300-frames.dcm": (lambda: rle_dicom(300), "too large", None),
     SAMPLE.name: (SAMPLE.read_bytes, None, (224, 224)),
