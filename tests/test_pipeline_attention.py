@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, SUBSET, needs
 from plain_cam import MIN_GRID, VISUALIZERS, PlainCam, assert_maps_equal_plain, cam_grid
 
-from pipeline.attention import CAM_METHODS, AttentionModel, compiled_cam_model
+from pipeline.attention import CAM_METHODS, AttentionModel, split_at
 from pipeline.backbones import get_backbone
 from pipeline.errors import ConfigError
 from pipeline.model import build_model
@@ -34,13 +34,17 @@ def image():
     return np.repeat(gray.clip(0, 255)[..., None], 3, axis=-1).astype("float32")
 
 
-def test_cam_model_gives_the_logits_and_leaves_the_model_alone(model, image):
-    cam_model = compiled_cam_model(model, "block4_relu")
+def test_split_model_gives_the_logits_and_leaves_the_model_alone(model, image):
+    split = split_at(model, "block4_relu")
     probabilities = np.asarray(model(image[None]))
-    logits = np.asarray(cam_model([image[None]]))
-    np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(), probabilities, atol=1e-5)
+    activations = split.below.run(image[None])
+    expected = keras.Model(model.inputs, model.get_layer("block4_relu").output)(image[None])
+    np.testing.assert_allclose(activations, expected, atol=1e-5)
+    for logits in (np.asarray(split.from_image([image[None]])), np.asarray(split.from_activations([activations]))):
+        np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(), probabilities, atol=1e-5)
     assert model.layers[-1].activation.__name__ == "softmax"
-    assert [layer.name for layer in cam_model.layers] == ["image", "below", "block4_relu", "above"]
+    assert [layer.name for layer in split.from_image.layers] == ["image", "below", "block4_relu", "above"]
+    assert [layer.name for layer in split.from_activations.layers] == ["activations", "block4_relu", "above"]
 
 
 def test_the_methods_are_those_of_the_reference():
@@ -91,7 +95,7 @@ def test_probabilities_match_the_model(model, image):
 
 def test_maps_after_the_outputs_of_the_same_image_reuse_its_forward_pass(model, image):
     attention = AttentionModel(model, "block4_relu")
-    below, runs = attention.cam_model.get_layer("below"), []
+    below, runs = attention.split.below, []
     run = below.run
     below.run = lambda x: runs.append(True) or run(x)
     probabilities = attention.probabilities(image)
@@ -108,6 +112,6 @@ def test_bad_method_layer_and_class_are_refused(model, image):
     with pytest.raises(ConfigError, match=re.escape("valid methods: " + ", ".join(CAM_METHODS))):
         AttentionModel(model, "block4_relu", methods=("Saliency",))
     with pytest.raises(ConfigError, match="layer 'nope' is not in model"):
-        compiled_cam_model(model, "nope")
+        split_at(model, "nope")
     with pytest.raises(ValueError, match="out of range 0-2"):
         AttentionModel(model, "block4_relu").maps(image, 3)
