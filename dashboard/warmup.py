@@ -39,10 +39,11 @@ POLL_S = 0.25  # how often a waiting page redraws the progress
 # (plotly.js) wait for it: started at once, the comparison page took 2.8x the one-table page on two busy
 # cores (bench/cold_start.py) instead of 1.0x.
 START_DELAY_S = 5.0
-# Scheduling niceness of the warm-up thread and of the threads it starts (TensorFlow's pools among them):
-# the server's own threads come first for the CPU while models load. In headless Chromium on 2 cores, a
-# click that fell during the default model's load got its first maps 2.9-3.5 s later instead of 3.7-4.6 s
-# (three cold starts each). Niceness only orders threads that compete: an idle server runs them at full speed.
+# Niceness added to the server's for the warm-up thread and the threads it starts (TensorFlow's pools
+# among them; Linux caps it at 19), so that the server's own threads come first for the CPU while models
+# load, however the server was started. In headless Chromium on 2 cores, a click that fell during the
+# default model's load got its first maps 2.9-3.5 s later instead of 3.7-4.6 s (three cold starts each).
+# Niceness only orders threads that compete: an idle server runs them at full speed.
 WARMUP_NICE = 10
 WAITING, LOADING, READY, FAILED = "waiting", "loading", "ready", "failed"
 
@@ -87,7 +88,8 @@ class Warmup:
 
     def _run(self) -> None:
         if sys.platform == "linux":  # elsewhere the call would lower the whole server's priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARMUP_NICE)
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + WARMUP_NICE)
         time.sleep(self.delay)
         for step in self.steps:
             self._states[step.key] = LOADING

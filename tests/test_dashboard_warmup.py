@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +82,25 @@ def test_the_switch_turns_it_off(monkeypatch, no_warmup_yet):
     monkeypatch.setenv(warmup.WARMUP_VAR, "0")
     monkeypatch.setattr(warmup, "plan", lambda catalog: pytest.fail("planned while off"))
     assert warmup.start(lambda: "catalog") is None and warmup.running() is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the warm-up sets its niceness on Linux only")
+def test_the_warm_up_runs_below_the_server_whatever_the_server_s_own_niceness():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: dict[str, int] = {}
+
+    def server() -> None:  # a server started niced (``nice -n 2 streamlit run ...``): its threads inherit it
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness() + 2)
+        seen["server"] = niceness()
+        warm = warmup.Warmup([warmup.Step("a", "model A", lambda: seen.setdefault("warm-up", niceness()))]).start()
+        assert warm.wait("a", WAIT_S)
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    thread.join(WAIT_S)
+    assert seen["warm-up"] == min(19, seen["server"] + warmup.WARMUP_NICE)
 
 
 def test_a_failed_step_is_logged_and_the_next_runs(caplog):
