@@ -10,11 +10,13 @@ MONOCHROME1 is inverted last. Imported by ``pipeline.images`` for DICOM files on
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder, pixel_array
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, decoders, pixel_array
+from pydicom.pixels.decoders.base import Decoder
 
 from .config import MAX_DICOM_BYTES
 from .images import ImageInputError, check_pixel_count, check_shape, window_to_uint8
@@ -23,6 +25,9 @@ GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
 PALETTE = "PALETTE COLOR"
 REQUIRED = ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
 EXPORT = "export it as uncompressed DICOM, PNG or JPEG."
+# pydicom's pixel data decoders by transfer syntax UID; one is usable where its plugin is installed.
+DECODERS: dict[str, Decoder] = {d.UID: d for d in vars(decoders).values() if isinstance(d, Decoder)}
+VOI_LUT_BITS = (8, *range(10, 17))  # bits per VOI LUT entry the standard allows (PS3.3 C.8.11.3.1.5)
 
 
 def decode_dicom(data: bytes) -> np.ndarray:
@@ -71,11 +76,8 @@ def first_frame(data: bytes, header: Dataset) -> np.ndarray:
     """Frame 0 decoded alone; a clear refusal for a transfer syntax that cannot be decoded here."""
     syntax = header.file_meta.get("TransferSyntaxUID")
     name = getattr(syntax, "name", "an unknown transfer syntax")
-    try:
-        available = get_decoder(syntax).is_available
-    except (NotImplementedError, ValueError, TypeError):
-        available = False
-    if not available:
+    decoder = DECODERS.get(syntax)
+    if decoder is None or not decoder.is_available:
         raise ImageInputError(f"The DICOM pixel data is stored as {name}, which cannot be decoded here; {EXPORT}")
     try:
         return pixel_array(io.BytesIO(data), index=0)
@@ -88,12 +90,23 @@ def first_frame(data: bytes, header: Dataset) -> np.ndarray:
 def to_display(pixels: np.ndarray, header: Dataset) -> np.ndarray:
     """Stored grayscale values -> uint8 through the modality LUT, then the VOI LUT or window."""
     values = apply_modality_lut(pixels, header)
+    check_voi_lut(header)
     try:
         values = apply_voi_lut(values, header)
-    except (ValueError, NotImplementedError) as exc:  # a window width below 1, an unknown VOI LUT
-        # Function (ValueError); a VOI LUT of a bit depth pydicom does not read (NotImplementedError)
+    except (ValueError, OverflowError, struct.error) as exc:  # a window width below 1, an unknown VOI LUT Function;
+        # VOI LUT data with entries wider than its descriptor says (OverflowError) or fewer of them (struct.error)
         raise ImageInputError(f"The DICOM window or VOI LUT cannot be applied ({exc}); {EXPORT}") from exc
     return window_to_uint8(values, *voi_output_range(header))
+
+
+def check_voi_lut(header: Dataset) -> None:
+    """Refuse a VOI LUT whose bits per entry the standard does not allow, which ``apply_voi_lut`` cannot read."""
+    voi = header.get("VOILUTSequence")
+    if voi and voi[0].get("LUTDescriptor"):
+        bits = int(voi[0].LUTDescriptor[2])
+        if bits not in VOI_LUT_BITS:
+            raise ImageInputError(f"The DICOM VOI LUT has {bits} bits per entry, where the standard allows 8 or "
+                                  f"10-16; {EXPORT}")
 
 
 def voi_output_range(header: Dataset) -> tuple[float, float]:

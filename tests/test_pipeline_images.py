@@ -222,22 +222,40 @@ def test_a_dicom_sigmoid_window_follows_the_voi_lut_function():
     np.testing.assert_allclose(decoded, expected, atol=0.51)
 
 
-def voi_lut_of_bits(bits: int) -> Dataset:
+def voi_lut_of_bits(bits: int, entries: int = 4096, values: np.ndarray | None = None) -> Dataset:
+    """A VOI LUT item whose descriptor says ``entries`` of ``bits`` bits: a ramp unless ``values`` are given."""
+    if values is None:
+        values = np.arange(entries) * (2 ** min(bits, 16) - 1) // (entries - 1)
     item = Dataset()
-    item.LUTDescriptor = [4096, 0, bits]
-    item.add_new("LUTData", "OW", np.arange(4096, dtype="<u2").tobytes())
+    item.LUTDescriptor = [entries, 0, bits]
+    item.add_new("LUTData", "OW", values.astype("<u2").tobytes())
     return item
 
 
 @pytest.mark.parametrize("tags, detail", [
     ({"WindowCenter": 2048, "WindowWidth": 0}, "Window Width must be greater than or equal to 1"),
     ({"WindowCenter": 2048, "WindowWidth": 1024, "VOILUTFunction": "CUBIC"}, "VOI LUT Function value 'CUBIC'"),
-    ({"VOILUTSequence": [voi_lut_of_bits(9)]}, "'9' bits per LUT entry is not supported"),  # NotImplementedError
+    ({"VOILUTSequence": [voi_lut_of_bits(8, values=np.arange(4096))]}, "out of bounds"),  # entries above 8 bits
+    ({"VOILUTSequence": [voi_lut_of_bits(12, values=np.arange(100))]}, "unpack_from requires"),  # too few entries
 ])
 def test_a_dicom_window_or_voi_lut_that_cannot_be_applied_is_refused_by_name(tags, detail):
     with pytest.raises(ImageInputError, match="The DICOM window or VOI LUT cannot be applied") as raised:
         decode_image(dicom_bytes(xray_like().astype(np.uint16) * 16, **tags), "scan.dcm")
     assert detail in str(raised.value) and "export it as uncompressed DICOM, PNG or JPEG" in str(raised.value)
+
+
+@pytest.mark.parametrize("bits", [9, 17])
+def test_a_voi_lut_of_a_bit_depth_the_standard_does_not_allow_is_refused_by_name(bits):
+    with pytest.raises(ImageInputError, match=f"VOI LUT has {bits} bits per entry, where the standard allows 8 or"):
+        decode_image(dicom_bytes(xray_like().astype(np.uint16) * 16, VOILUTSequence=[voi_lut_of_bits(bits)]),
+                     "scan.dcm")
+
+
+@pytest.mark.parametrize("bits", [8, 12, 16])
+def test_a_voi_lut_of_an_allowed_bit_depth_is_applied(bits):
+    gray = decode_image(dicom_bytes(xray_like().astype(np.uint16) * 16, VOILUTSequence=[voi_lut_of_bits(bits)]),
+                        "scan.dcm")
+    assert gray.dtype == np.uint8 and gray.max() > gray.min()
 
 
 def test_an_rgb_dicom_becomes_its_luma():
@@ -262,7 +280,7 @@ def test_a_palette_colour_dicom_maps_through_its_palette():
 
 @pytest.mark.parametrize("syntax, name", [
     ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless Image Compression"),  # a decoder whose plugin is not installed
-    ("1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level"),  # no decoder at all: NotImplementedError
+    ("1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level"),  # pydicom has no decoder for it
     ("1.2.3.4.5", "1.2.3.4.5"),  # a private syntax
 ])
 def test_a_transfer_syntax_without_a_decoder_is_named(syntax, name):
