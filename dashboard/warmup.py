@@ -41,9 +41,10 @@ POLL_S = 0.25  # how often a waiting page redraws the progress
 START_DELAY_S = 5.0
 # Niceness added to the server's for the warm-up thread and the threads it starts (TensorFlow's pools
 # among them; Linux caps it at 19), so that the server's own threads come first for the CPU while models
-# load, however the server was started. In headless Chromium on 2 cores, a click that fell during the
-# default model's load got its first maps 2.9-3.5 s later instead of 3.7-4.6 s (three cold starts each).
-# Niceness only orders threads that compete: an idle server runs them at full speed.
+# load, however the server was started. Under ``nice -n 10 python bench/browser.py``, where a fixed
+# niceness of 10 changed nothing, the first maps after a start came 0.59 s after the click (median of 8
+# cold starts) instead of 0.72 s (20). Niceness only orders threads that compete: an idle server runs them
+# at full speed.
 WARMUP_NICE = 10
 WAITING, LOADING, READY, FAILED = "waiting", "loading", "ready", "failed"
 
