@@ -22,7 +22,7 @@ from pipeline import images
 from pipeline.config import CARD_FILE, PREDICTIONS_FILE
 from pipeline.upsample import unit_map
 
-from . import catalog, precomputed
+from . import catalog, giveway, precomputed
 
 if TYPE_CHECKING:
     from .explain import Explainer
@@ -96,7 +96,8 @@ def explainer(folder: str, stamp: str) -> Explainer:
     """The loaded model and its visualizers, built once and shared; raises ``ArtifactError``."""
     from .explain import Explainer
 
-    return lasting(Explainer(folder))
+    with giveway.pages.released():  # a page that loads a model lets the background warm-up go on meanwhile
+        return lasting(Explainer(folder))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -154,9 +155,10 @@ def segmenter(folder: str, stamp: str):
 
     from .lungs import warm_up
 
-    model, config = load_segmenter(folder)
-    warm_up(model, int(config["input_size"]))
-    return lasting((model, config))
+    with giveway.pages.released():
+        model, config = load_segmenter(folder)
+        warm_up(model, int(config["input_size"]))
+        return lasting((model, config))
 
 
 @st.cache_data(show_spinner="Outlining the lungs...", max_entries=128)

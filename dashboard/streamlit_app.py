@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # makes ``pipeline`` and ``dashboard`` importable
 
-from dashboard import loaders  # noqa: E402  (needs the path above)
+from dashboard import giveway, loaders  # noqa: E402  (needs the path above)
 from dashboard.layout import disclaimer  # noqa: E402
 from dashboard.memory import fix_malloc_thresholds  # noqa: E402
 
@@ -36,7 +36,8 @@ page = st.navigation([
 ])
 st.sidebar.caption("Research and teaching workbench for chest X-ray classifiers.")
 disclaimer()
-page.run()
+with giveway.pages.page():  # the background warm-up waits meanwhile
+    page.run()
 # After the page, so that neither these imports nor TensorFlow's ever delay the first page a visitor opens.
 from dashboard import prefetch, warmup  # noqa: E402
 

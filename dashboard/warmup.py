@@ -5,11 +5,13 @@ visit of the explain page. ``start`` runs those steps once per process in a daem
 the same cached loaders the page calls (``dashboard.loaders``): Streamlit's compute lock per cache
 key makes a request that arrives meanwhile wait for the load in progress instead of loading the
 model a second time. The default model goes first, then the lung segmenter and the maps of the
-sample the page opens with, then the other models.
+sample the page opens with, then the other models. The thread gives way to pages (``dashboard.giveway``):
+while a page is answered it waits, unless the page waits for it.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -24,7 +26,7 @@ import streamlit as st
 
 from pipeline import images
 
-from . import loaders, lungs
+from . import giveway, loaders, lungs
 from .catalog import Catalog, ModelEntry, folder_stamp
 from .samples import shipped_samples
 
@@ -92,6 +94,13 @@ class Warmup:
             thread = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + WARMUP_NICE)
         time.sleep(self.delay)
+        giveway.pages.attach()
+        try:
+            self._run_steps()
+        finally:
+            giveway.pages.detach()
+
+    def _run_steps(self) -> None:
         for step in self.steps:
             self._states[step.key] = LOADING
             start = time.perf_counter()
@@ -133,7 +142,16 @@ def enabled() -> bool:
 
 
 def import_tensorflow() -> None:
-    from . import explain  # noqa: F401  (TensorFlow, Keras and tf-keras-vis)
+    """TensorFlow, Keras and tf-keras-vis, their objects then moved out of the garbage collector's sight.
+
+    Streamlit collects garbage after every script run. Until the first model load froze them
+    (``loaders.lasting``), each of those collections walked the 385,000 objects the import leaves (0.19 s in
+    one idle process) holding Python's lock, so a page opened in that window reached the browser late.
+    Freezing alone takes no time; a collection right after the import finds about 40 objects, left here.
+    """
+    from . import explain  # noqa: F401
+
+    gc.freeze()
 
 
 def first_maps(entry: ModelEntry, segmenter: Path | None) -> None:
@@ -198,12 +216,13 @@ def wait_for(key: str, label: str, show: Callable[[float, str], object]) -> None
     """While the warm-up is busy with what ``key`` needs, ``show(fraction, message)`` its progress every
     ``POLL_S``; returns at once where there is nothing to wait for."""
     warm = running()
-    while warm is not None and warm.busy_with(key):
-        done, total = warm.progress()
-        now = next((step.label for step in warm.steps if warm.state(step.key) == LOADING), label)
-        show(done / total, f"Loading the models in the background: {now} now, {done} of {total} steps done; "
-                           f"{label} is needed here.")
-        warm.wait(key, POLL_S)
+    with giveway.pages.released():
+        while warm is not None and warm.busy_with(key):
+            done, total = warm.progress()
+            now = next((step.label for step in warm.steps if warm.state(step.key) == LOADING), label)
+            show(done / total, f"Loading the models in the background: {now} now, {done} of {total} steps done; "
+                               f"{label} is needed here.")
+            warm.wait(key, POLL_S)
 
 
 def wait_on_page(key: str, label: str) -> None:

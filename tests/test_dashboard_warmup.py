@@ -197,3 +197,9 @@ def test_a_loaded_model_is_kept_out_of_the_garbage_collectors_walks(monkeypatch)
     loaders.explainer("folder", "stamp")
     assert gc.get_freeze_count() > 0  # Streamlit's collection after each run no longer walks the models
     st.cache_resource.clear()
+
+
+def test_tensorflow_s_objects_are_kept_out_of_the_garbage_collectors_walks_once_imported():
+    gc.unfreeze()
+    warmup.import_tensorflow()
+    assert gc.get_freeze_count() > 100_000  # Streamlit's collection after each run no longer walks TensorFlow

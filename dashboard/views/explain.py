@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from dashboard import layout, loaders, lungs, overlay, thresholds, warmup
+from dashboard import giveway, layout, loaders, lungs, overlay, thresholds, warmup
 from dashboard.catalog import Catalog, ModelEntry, folder_stamp
 from dashboard.samples import LungBoxes, shipped_samples
 from pipeline import images
@@ -263,6 +263,11 @@ def main() -> None:
 @st.fragment
 def explain(catalog: Catalog, entries: list[ModelEntry], image: Picked) -> None:
     """The options and what they show: changing one reruns this part only, not the upload and its decoding."""
+    with giveway.pages.page():  # a rerun of this part alone does not pass through the entry point
+        show_options(catalog, entries, image)
+
+
+def show_options(catalog: Catalog, entries: list[ModelEntry], image: Picked) -> None:
     names = [entry.name for entry in entries]
     mode_column, model_column, opacity_column, colormap_column = st.columns([1.2, 1, 1, 1])
     mode = mode_column.segmented_control("View", [ONE, ALL], default=ONE, key="explain-mode") or ONE
