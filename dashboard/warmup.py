@@ -6,7 +6,9 @@ the same cached loaders the page calls (``dashboard.loaders``): Streamlit's comp
 key makes a request that arrives meanwhile wait for the load in progress instead of loading the
 model a second time. The default model goes first, then the lung segmenter and the maps of the
 sample the page opens with, then the other models. The thread gives way to pages (``dashboard.giveway``):
-while a page is answered it waits, unless the page waits for it.
+while a page is answered it waits, unless the page waits for it. It keeps the server's priority: a lower
+one (a higher niceness) passed on to TensorFlow's compute threads, which the first model load starts, and
+every page's model calls then ran at it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,13 +42,6 @@ POLL_S = 0.25  # how often a waiting page redraws the progress
 # (plotly.js) wait for it: started at once, the comparison page took 2.8x the one-table page on two busy
 # cores (bench/cold_start.py) instead of 1.0x.
 START_DELAY_S = 5.0
-# Niceness added to the server's for the warm-up thread and the threads it starts (TensorFlow's pools
-# among them; Linux caps it at 19), so that the server's own threads come first for the CPU while models
-# load, however the server was started. Under ``nice -n 10 python bench/browser.py``, where a fixed
-# niceness of 10 changed nothing, the first maps after a start came 0.59 s after the click (median of 8
-# cold starts) instead of 0.72 s (20). Niceness only orders threads that compete: an idle server runs them
-# at full speed.
-WARMUP_NICE = 10
 WAITING, LOADING, READY, FAILED = "waiting", "loading", "ready", "failed"
 
 
@@ -90,9 +84,6 @@ class Warmup:
         return sum(event.is_set() for event in self._done.values()), len(self.steps)
 
     def _run(self) -> None:
-        if sys.platform == "linux":  # elsewhere the call would lower the whole server's priority
-            thread = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + WARMUP_NICE)
         time.sleep(self.delay)
         giveway.pages.attach()
         try:
