@@ -28,12 +28,13 @@ STALL_CPU_S = 0.002  # "no CPU": less than this
 LONGEST_PAUSE_S = 2.0
 
 _PROFILE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
-_set_profile = getattr(ctypes.pythonapi, "_PyEval_SetProfile", None)
+_api = getattr(ctypes, "pythonapi", None)  # CPython's own C API (3.11-3.13 export the function); None elsewhere
+_set_profile = getattr(_api, "_PyEval_SetProfile", None)
 if _set_profile is not None:
     _set_profile.argtypes = [ctypes.c_void_p, _PROFILE, ctypes.py_object]
     _set_profile.restype = ctypes.c_int
-_thread_state = ctypes.pythonapi.PyThreadState_Get
-_thread_state.restype = ctypes.c_void_p
+    _thread_state = _api.PyThreadState_Get
+    _thread_state.restype = ctypes.c_void_p
 
 
 
@@ -63,6 +64,8 @@ class Gate:
 
     def attach(self) -> None:
         """Called by the background thread itself: pages now pause it."""
+        if _set_profile is None:
+            return
         with self._condition:
             self._state = _thread_state()
             if self._pages:

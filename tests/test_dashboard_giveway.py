@@ -190,3 +190,12 @@ def test_a_page_that_loads_a_model_itself_lets_the_warm_up_go_on(gate, monkeypat
         busy(0.05)  # the load is over: paused again
         assert worker.progress_while_busy(0.2) == 0
     st.cache_resource.clear()
+
+
+def test_on_an_interpreter_without_the_function_nothing_pauses(monkeypatch):
+    monkeypatch.setattr(giveway, "_set_profile", None)
+    gate = giveway.Gate(grace=0.1, longest=WAIT_S)
+    assert not gate.supported()
+    with Worker(gate) as worker, gate.page():
+        busy(0.05)
+        assert worker.progress_while_busy(0.2) > 0
