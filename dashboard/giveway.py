@@ -1,8 +1,8 @@
 """Background work that gives way to pages: its thread paused at its next Python call while a page is answered.
 
 The warm-up (``dashboard.warmup``) loads models with Python most of the time, and Python runs one thread at a
-time: a page answered meanwhile (its script, then the server's messages and images) got the interpreter about
-half the time. A lower niceness cannot help with a lock, and a hook that checks for pages at every call of the
+time: a page answered meanwhile (its script, then the server's messages and images) shared the interpreter with
+it. A lower niceness cannot help with a lock, and a hook that checks for pages at every call of the
 warm-up slowed it by half. So a page's start sets a profile function on the background thread alone (CPython's
 ``_PyEval_SetProfile``, which takes the thread to set it on); at its next Python call the thread removes it and
 waits until no page has run for ``GRACE_S``. While no page runs, nothing watches the thread.
@@ -35,7 +35,6 @@ if _set_profile is not None:
     _set_profile.restype = ctypes.c_int
     _thread_state = _api.PyThreadState_Get
     _thread_state.restype = ctypes.c_void_p
-
 
 
 def _cpu_time(thread: int) -> float | None:

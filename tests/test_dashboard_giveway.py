@@ -10,6 +10,8 @@ import pytest
 import streamlit as st
 
 import dashboard.explain
+import dashboard.lungs
+import pipeline.lungs
 from dashboard import giveway, loaders, warmup
 
 pytestmark = pytest.mark.skipif(not giveway.Gate.supported(), reason="no _PyEval_SetProfile in this interpreter")
@@ -189,6 +191,19 @@ def test_a_page_that_loads_a_model_itself_lets_the_warm_up_go_on(gate, monkeypat
         assert loaders.explainer("folder", "stamp").during > 0
         busy(0.05)  # the load is over: paused again
         assert worker.progress_while_busy(0.2) == 0
+    st.cache_resource.clear()
+
+
+def test_a_page_that_loads_the_lung_segmenter_itself_lets_the_warm_up_go_on(gate, monkeypatch):
+    during = []
+    monkeypatch.setattr(pipeline.lungs, "load_segmenter", lambda folder: ("model", {"input_size": 64}))
+    monkeypatch.setattr(dashboard.lungs, "warm_up", lambda model, size: during.append(worker.progress_while_busy(0.3)))
+    st.cache_resource.clear()
+    with Worker(gate) as worker, gate.page():
+        busy(0.05)
+        assert worker.progress_while_busy(0.2) == 0
+        loaders.segmenter("folder", "stamp")
+        assert during[0] > 0
     st.cache_resource.clear()
 
 
